@@ -1,0 +1,15 @@
+//! Tidings watches news sources and turns what it finds into feeds and notifications.
+//!
+//! # Layout
+//! - [`config`] parses `config.toml` and the `feeds/*.toml` recipes once, with located errors.
+//! - [`domain`] holds the values parsed at the edge: regions, tags, canonical URLs, items.
+//! - [`source`] fetches pages politely ([`source::fetch`]) and extracts items from HTML
+//!   listings and articles ([`source::html`]) and from RSS/Atom/JSON feeds ([`source::feed`]).
+//! - [`store`] keeps items and per-source state behind one [`store::Store`] trait (SQLite now).
+//! - [`ingest`] runs one poll of one source: fetch → extract → normalise → store.
+//! - [`schedule`] decides when each source is due (cron or interval, with jitter).
+//! - [`portal`] generates a deterministic sample news portal (tests, benchmarks, demo).
+//! - [`app`] wires it together for the command line in `main.rs`.
+
+pub mod source;
+pub mod portal;

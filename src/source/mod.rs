@@ -1,0 +1,3 @@
+//! Getting items out of the web: polite fetching and extraction.
+
+pub mod fetch;
