@@ -9,7 +9,13 @@
 //! - [`ingest`] runs one poll of one source: fetch → extract → normalise → store.
 //! - [`schedule`] decides when each source is due (cron or interval, with jitter).
 //! - [`portal`] generates a deterministic sample news portal (tests, benchmarks, demo).
-//! - [`app`] wires it together for the command line in `main.rs`.
 
-pub mod source;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod ingest;
 pub mod portal;
+pub mod schedule;
+pub mod source;
+pub mod store;

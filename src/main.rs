@@ -1,1 +1,162 @@
-fn main() {}
+//! The `tidings` binary: parse the command line, load the configuration, run one command.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use tidings::app::{App, check_source, poll_table, run_daemon, sources_table};
+use tidings::cli::{Cli, Command, ConfigAction, SourcesAction};
+use tidings::config::{Config, load_recipe_file};
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TIDINGS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,html5ever=error")),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(cli: &Cli) -> anyhow::Result<Config> {
+    Config::load(&cli.config).map_err(|errs| anyhow::anyhow!("invalid configuration:\n{errs}"))
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Config {
+            action: ConfigAction::Check,
+        } => match Config::load(&cli.config) {
+            Ok(c) => {
+                println!(
+                    "{}: ok, {} sources ({} enabled)",
+                    cli.config.display(),
+                    c.sources.len(),
+                    c.sources.iter().filter(|s| s.enabled).count()
+                );
+                for f in &c.secrets.features {
+                    println!("{}: {}", f.name, f.reason);
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(errs) => {
+                eprintln!("{errs}");
+                eprintln!("{} error(s) in the configuration", errs.0.len());
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Command::Check {
+            source_or_file,
+            limit,
+            json,
+        } => {
+            let config = load(&cli)?;
+            let path = std::path::Path::new(source_or_file);
+            let recipe = match config.source(source_or_file) {
+                Some(r) => r.clone(),
+                None if path.is_file() => load_recipe_file(path, &config.poll.defaults, config.allow_private)
+                    .map_err(|errs| anyhow::anyhow!("invalid recipe:\n{errs}"))?,
+                None => anyhow::bail!("`{source_or_file}` is neither a source id nor a recipe file"),
+            };
+            let app = App::with_store(config.clone(), tidings::store::open("sqlite::memory:").await?)?;
+            let report = check_source(&app.ingest.fetcher, &config.regions, &recipe, *limit).await;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.table());
+            }
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Poll { sources } => {
+            let app = App::open(load(&cli)?).await?;
+            let chosen = app.select_sources(sources)?;
+            if chosen.is_empty() {
+                anyhow::bail!(
+                    "no enabled sources; enable one in {} or name it",
+                    cli.config.display()
+                );
+            }
+            let results = app.poll_round(&chosen).await;
+            let rows: Vec<_> = chosen.iter().map(|r| r.id.clone()).zip(results).collect();
+            println!("{}", poll_table(&rows));
+            let failed = rows
+                .iter()
+                .any(|(_, r)| r.as_ref().map_or(true, |r| r.failed > 0));
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Sources { action } => {
+            let app = App::open(load(&cli)?).await?;
+            if let Some(SourcesAction::Accept { source }) = action {
+                app.select_sources(std::slice::from_ref(source))?;
+                if app.store.accept_flood(source).await? {
+                    println!(
+                        "{source}: accepted; the next poll stores the held entries as the known articles under their new URLs"
+                    );
+                } else {
+                    println!("{source}: nothing is held");
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let states = app.store.source_states().await?;
+            let mut inputs = Vec::new();
+            for r in &app.config.sources {
+                inputs.extend(app.store.input_states(&r.id).await?);
+            }
+            println!("{}", sources_table(&app.config.sources, &states, &inputs));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { listen } => {
+            let app = App::open(load(&cli)?).await?;
+            let shutdown = CancellationToken::new();
+            let trigger = shutdown.clone();
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                trigger.cancel();
+            });
+            run_daemon(app, *listen, shutdown).await.context("tidings run")?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return ctrl_c.await.unwrap_or_default(),
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.unwrap_or_default();
+}

@@ -1,0 +1,105 @@
+//! Wires configuration, store, fetcher and ingest together for the commands.
+
+mod check;
+mod daemon;
+mod report;
+
+pub use check::{CheckReport, CheckRow, check_source};
+pub use daemon::run_daemon;
+pub use report::{poll_table, sources_table};
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::Utc;
+
+use crate::config::{Config, Recipe};
+use crate::ingest::{Ingest, PollReport};
+use crate::source::fetch::Fetcher;
+use crate::store::{self, Store};
+
+/// The running application: configuration plus the shared store and fetcher.
+#[derive(Clone)]
+pub struct App {
+    /// Validated configuration.
+    pub config: Arc<Config>,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Ingest (fetcher + store + regions).
+    pub ingest: Ingest,
+}
+
+impl App {
+    /// Opens the store named by the configuration and builds the fetcher.
+    pub async fn open(config: Config) -> anyhow::Result<App> {
+        let store = store::open(&config.storage.url)
+            .await
+            .with_context(|| format!("opening storage {}", config.storage.url))?;
+        Self::with_store(config, store)
+    }
+
+    /// Builds the application on an already opened store.
+    pub fn with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result<App> {
+        let fetcher = Fetcher::new(config.fetch.clone()).context("building the HTTP client")?;
+        let ingest = Ingest {
+            fetcher,
+            store: store.clone(),
+            regions: config.regions.clone(),
+        };
+        Ok(App {
+            config: Arc::new(config),
+            store,
+            ingest,
+        })
+    }
+
+    /// The recipes named, or every enabled recipe when `ids` is empty.
+    pub fn select_sources(&self, ids: &[String]) -> anyhow::Result<Vec<Recipe>> {
+        if ids.is_empty() {
+            return Ok(self
+                .config
+                .sources
+                .iter()
+                .filter(|s| s.enabled)
+                .cloned()
+                .collect());
+        }
+        ids.iter()
+            .map(|id| {
+                self.config.source(id).cloned().with_context(|| {
+                    let known: Vec<&str> = self.config.sources.iter().map(|s| s.id.as_str()).collect();
+                    format!("no source `{id}`; known sources: {}", known.join(", "))
+                })
+            })
+            .collect()
+    }
+
+    /// Polls the given sources concurrently (bounded by `[poll] concurrency`) and reports each.
+    pub async fn poll_round(&self, sources: &[Recipe]) -> Vec<Result<PollReport, String>> {
+        use futures::StreamExt;
+        futures::stream::iter(sources.iter().cloned())
+            .map(|r| {
+                let app = self.clone();
+                async move { app.poll_one(&r).await }
+            })
+            .buffered(self.config.poll.concurrency)
+            .collect()
+            .await
+    }
+
+    /// Polls one source with the poll timeout; a timeout or store error is recorded as a failure.
+    pub async fn poll_one(&self, recipe: &Recipe) -> Result<PollReport, String> {
+        let now = Utc::now();
+        let limit = self.config.poll.timeout;
+        let outcome = tokio::time::timeout(limit, self.ingest.poll(recipe, now)).await;
+        let err = match outcome {
+            Ok(Ok(report)) => return Ok(report),
+            Ok(Err(e)) => format!("storing the poll failed: {e}"),
+            Err(_) => format!("poll took longer than {}s and was abandoned", limit.as_secs()),
+        };
+        if let Err(e) = self.store.record_failure(&recipe.id, &err, now).await {
+            tracing::error!(source = %recipe.id, "cannot record failure: {e}");
+        }
+        Err(err)
+    }
+}

@@ -1,0 +1,455 @@
+//! `config.toml` and the `feeds/*.toml` recipes, parsed and validated once at start.
+//!
+//! Every mistake is reported with its file, line and key ([`ConfigError`]); loading
+//! collects all of them instead of stopping at the first.
+
+mod field;
+mod located;
+mod recipe;
+mod secrets;
+
+pub use field::{Field, FieldSpec};
+pub use located::{ConfigError, ConfigErrors};
+pub use recipe::{
+    ArticleSelectors, FeedInput, IdentityPolicy, Listing, META_GROUPS, Recipe, RecipeDefaults,
+    SourceOverride, input_name, rebase,
+};
+pub use secrets::{Feature, Secrets};
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+use url::Url;
+
+use crate::domain::{Region, RegionTable};
+use crate::source::fetch::FetchSettings;
+use located::Doc;
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config file.
+    pub path: PathBuf,
+    /// HTTP server settings.
+    pub server: ServerSettings,
+    /// Where items live.
+    pub storage: StorageSettings,
+    /// Fetch limits and politeness.
+    pub fetch: FetchSettings,
+    /// Global switch for private/loopback fetches (per-source `allow_private` overrides).
+    pub allow_private: bool,
+    /// Polling behaviour.
+    pub poll: PollSettings,
+    /// Regions known by slug, name and alias.
+    pub regions: RegionTable,
+    /// Every recipe, overrides applied, sorted by id.
+    pub sources: Vec<Recipe>,
+    /// Secrets from the environment and the features they turn on.
+    pub secrets: Secrets,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Base of every absolute link the service writes.
+    pub public_url: Option<Url>,
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone)]
+pub struct StorageSettings {
+    /// `sqlite://…` (or `postgres://…` in a later release); `TIDINGS_DATABASE_URL` overrides.
+    pub url: String,
+    /// Items older than this are pruned.
+    pub retention: Duration,
+}
+
+/// `[poll]`.
+#[derive(Debug, Clone)]
+pub struct PollSettings {
+    /// Random delay added to each scheduled poll.
+    pub jitter: Duration,
+    /// Whether a new source's first poll pushes its items (normally it is a silent baseline).
+    pub baseline_push: bool,
+    /// Maximum concurrent source polls.
+    pub concurrency: usize,
+    /// A poll taking longer than this is abandoned and recorded as failed.
+    pub timeout: Duration,
+    /// Defaults for recipes.
+    pub defaults: RecipeDefaults,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    feeds_dir: Option<String>,
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    storage: RawStorage,
+    #[serde(default)]
+    fetch: RawFetch,
+    #[serde(default)]
+    poll: RawPoll,
+    regions: Option<Vec<RawRegion>>,
+    #[serde(default)]
+    sources: BTreeMap<String, RawSource>,
+    #[serde(default)]
+    telegram: secrets::RawTelegram,
+    #[serde(default)]
+    email: secrets::RawEmail,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<Spanned<String>>,
+    public_url: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    url: Option<Spanned<String>>,
+    retention_days: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFetch {
+    timeout: Option<Spanned<String>>,
+    max_body_kib: Option<usize>,
+    max_redirects: Option<usize>,
+    host_interval: Option<Spanned<String>>,
+    allow_private: Option<bool>,
+    user_agent: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPoll {
+    schedule: Option<Spanned<String>>,
+    jitter: Option<Spanned<String>>,
+    revisit: Option<Spanned<String>>,
+    max_pages: Option<u32>,
+    baseline_push: Option<bool>,
+    concurrency: Option<usize>,
+    timeout: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegion {
+    slug: String,
+    name: String,
+    #[serde(default)]
+    aliases: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    origin: Option<Spanned<String>>,
+    enabled: Option<bool>,
+    schedule: Option<Spanned<String>>,
+    allow_private: Option<bool>,
+}
+
+impl Config {
+    /// Loads `path` and every recipe in its feeds directory, reading secrets from the process
+    /// environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        Self::load_with_env(path, &|k| std::env::var(k).ok())
+    }
+
+    /// Like [`Config::load`] with an explicit environment (for tests).
+    pub fn load_with_env(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+        let mut errors = Vec::new();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: Some(path.to_owned()),
+                line: 0,
+                key: "(file)".into(),
+                message: format!("cannot read: {e}; pass --config PATH or set TIDINGS_CONFIG"),
+            }])
+        })?;
+        let config = parse(path, &text, env, &mut errors);
+        match config {
+            Some(c) if errors.is_empty() => Ok(c),
+            _ => Err(ConfigErrors(errors)),
+        }
+    }
+
+    /// The recipe with this id.
+    pub fn source(&self, id: &str) -> Option<&Recipe> {
+        self.sources.iter().find(|s| s.id == id)
+    }
+
+    /// The base URL for absolute links: `public_url`, else `http://` + the listen address.
+    pub fn public_url(&self) -> Url {
+        self.server.public_url.clone().unwrap_or_else(|| {
+            // A socket address always forms a valid URL.
+            Url::parse(&format!("http://{}/", self.server.listen)).expect("listen address URL")
+        })
+    }
+}
+
+fn parse(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Config> {
+    let mut doc = Doc::new(path, text, errors);
+    let raw: RawConfig = match toml::from_str(text) {
+        Ok(r) => r,
+        Err(e) => {
+            doc.toml_error(&e);
+            return None;
+        }
+    };
+    let listen = spanned_parse(
+        &mut doc,
+        &raw.server.listen,
+        "server.listen",
+        "127.0.0.1:8080",
+        |s| {
+            s.parse::<SocketAddr>()
+                .map_err(|e| format!("`{s}` is not an address like 127.0.0.1:8080: {e}"))
+        },
+    );
+    let public_url = match &raw.server.public_url {
+        None => Some(None),
+        Some(u) => match Url::parse(u.get_ref()) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => Some(Some(url)),
+            _ => {
+                doc.error(
+                    Some(u.span()),
+                    "server.public_url",
+                    format!("`{}` is not an http(s) URL", u.get_ref()),
+                );
+                None
+            }
+        },
+    };
+    let storage_url = env("TIDINGS_DATABASE_URL")
+        .or_else(|| raw.storage.url.as_ref().map(|s| s.get_ref().clone()))
+        .unwrap_or_else(|| "sqlite://data/tidings.db".into());
+    if !storage_url.starts_with("sqlite:") && !storage_url.starts_with("postgres") {
+        let span = raw.storage.url.as_ref().map(|s| s.span());
+        doc.error(
+            span,
+            "storage.url",
+            format!("`{storage_url}` must start with sqlite:// or postgres://"),
+        );
+    }
+    let dur = |doc: &mut Doc<'_>, v: &Option<Spanned<String>>, key: &str, default: &str| {
+        spanned_parse(doc, v, key, default, |s| {
+            humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration like 20s or 7d: {e}"))
+        })
+    };
+    let timeout = dur(&mut doc, &raw.fetch.timeout, "fetch.timeout", "20s");
+    let host_interval = dur(&mut doc, &raw.fetch.host_interval, "fetch.host_interval", "1s");
+    let jitter = dur(&mut doc, &raw.poll.jitter, "poll.jitter", "30s");
+    let revisit = dur(&mut doc, &raw.poll.revisit, "poll.revisit", "7d");
+    let poll_timeout = dur(&mut doc, &raw.poll.timeout, "poll.timeout", "10m");
+    let schedule = match &raw.poll.schedule {
+        Some(s) => crate::schedule::Schedule::parse(s.get_ref())
+            .map(|_| s.get_ref().clone())
+            .map_err(|e| doc.error(Some(s.span()), "poll.schedule", e.to_string()))
+            .ok(),
+        None => Some("*/15 * * * *".to_owned()),
+    };
+    let secrets = secrets::read(&raw.telegram, &raw.email, env, &mut doc);
+    let allow_private = raw.fetch.allow_private.unwrap_or(false);
+    let regions = match &raw.regions {
+        None => RegionTable::shanxi(),
+        Some(list) => RegionTable::new(
+            list.iter()
+                .map(|r| Region {
+                    slug: r.slug.clone(),
+                    name: r.name.clone(),
+                    aliases: r.aliases.clone(),
+                })
+                .collect(),
+        ),
+    };
+    let mut fetch = FetchSettings::default();
+    if let Some(ua) = &raw.fetch.user_agent {
+        fetch.user_agent = ua.clone();
+    }
+    if let Some(kib) = raw.fetch.max_body_kib {
+        fetch.max_body_bytes = kib.saturating_mul(1024);
+    }
+    if let Some(n) = raw.fetch.max_redirects {
+        fetch.max_redirects = n;
+    }
+
+    let defaults = RecipeDefaults {
+        schedule: schedule.clone().unwrap_or_default(),
+        revisit: revisit.unwrap_or_default(),
+        max_pages: raw.poll.max_pages.unwrap_or(5),
+    };
+    let feeds_dir = path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(raw.feeds_dir.as_deref().unwrap_or("feeds"));
+    let mut overrides: BTreeMap<String, SourceOverride> = BTreeMap::new();
+    for (id, s) in &raw.sources {
+        let origin = s.origin.as_ref().and_then(|o| match Url::parse(o.get_ref()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+            _ => {
+                let msg = format!("`{}` is not an origin like http://127.0.0.1:8089", o.get_ref());
+                doc.error(Some(o.span()), format!("sources.{id}.origin"), msg);
+                None
+            }
+        });
+        overrides.insert(
+            id.clone(),
+            SourceOverride {
+                origin,
+                enabled: s.enabled,
+                schedule: s.schedule.clone(),
+                allow_private: s.allow_private,
+            },
+        );
+    }
+    let sources = load_recipes(&feeds_dir, &defaults, allow_private, &overrides, errors);
+    let mut doc = Doc::new(path, text, errors);
+    for id in overrides.keys() {
+        if !sources.iter().any(|s| &s.id == id) {
+            let span = raw
+                .sources
+                .get(id)
+                .and_then(|s| s.origin.as_ref().map(|o| o.span()));
+            let msg = format!("no recipe {}/{id}.toml for this override", feeds_dir.display());
+            doc.error(span, format!("sources.{id}"), msg);
+        }
+    }
+    fetch.timeout = timeout?;
+    fetch.host_interval = host_interval?;
+    Some(Config {
+        path: path.to_owned(),
+        server: ServerSettings {
+            listen: listen?,
+            public_url: public_url?,
+        },
+        storage: StorageSettings {
+            url: storage_url,
+            retention: Duration::from_secs(u64::from(raw.storage.retention_days.unwrap_or(180)) * 86_400),
+        },
+        fetch,
+        allow_private,
+        poll: PollSettings {
+            jitter: jitter?,
+            baseline_push: raw.poll.baseline_push.unwrap_or(false),
+            concurrency: raw.poll.concurrency.unwrap_or(4).max(1),
+            timeout: poll_timeout?,
+            defaults,
+        },
+        regions,
+        sources,
+        secrets: secrets?,
+    })
+}
+
+fn spanned_parse<T>(
+    doc: &mut Doc<'_>,
+    value: &Option<Spanned<String>>,
+    key: &str,
+    default: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Option<T> {
+    match value {
+        None => parse(default).ok(),
+        Some(v) => parse(v.get_ref())
+            .map_err(|m| doc.error(Some(v.span()), key, m))
+            .ok(),
+    }
+}
+
+fn load_recipes(
+    dir: &Path,
+    defaults: &RecipeDefaults,
+    allow_private: bool,
+    overrides: &BTreeMap<String, SourceOverride>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Recipe> {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect(),
+        Err(e) => {
+            errors.push(ConfigError {
+                file: Some(dir.to_owned()),
+                line: 0,
+                key: "feeds_dir".into(),
+                message: format!("cannot read the recipe directory: {e}"),
+            });
+            return Vec::new();
+        }
+    };
+    files.sort();
+    let mut recipes = Vec::new();
+    for file in files {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(ConfigError {
+                    file: Some(file.clone()),
+                    line: 0,
+                    key: "(file)".into(),
+                    message: format!("cannot read: {e}"),
+                });
+                continue;
+            }
+        };
+        let id = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let ov = overrides.get(&id).cloned().unwrap_or_default();
+        let mut doc = Doc::new(&file, &text, errors);
+        if let Some(r) = recipe::parse_recipe(&file, &text, &mut doc, defaults, allow_private, &ov) {
+            recipes.push(r);
+        }
+    }
+    recipes
+}
+
+/// Parses one recipe file on its own (for `tidings check FILE`), with default settings.
+pub fn load_recipe_file(
+    path: &Path,
+    defaults: &RecipeDefaults,
+    allow_private: bool,
+) -> Result<Recipe, ConfigErrors> {
+    let mut errors = Vec::new();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: Some(path.to_owned()),
+            line: 0,
+            key: "(file)".into(),
+            message: format!("cannot read: {e}"),
+        }])
+    })?;
+    let mut doc = Doc::new(path, &text, &mut errors);
+    let recipe = recipe::parse_recipe(
+        path,
+        &text,
+        &mut doc,
+        defaults,
+        allow_private,
+        &SourceOverride::default(),
+    );
+    match recipe {
+        Some(r) if errors.is_empty() => Ok(r),
+        _ => Err(ConfigErrors(errors)),
+    }
+}

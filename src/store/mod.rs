@@ -1,0 +1,234 @@
+//! Persistence behind one [`Store`] trait: items, their identity keys, per-source and
+//! per-input state, HTTP validators and operator alerts.
+//!
+//! The backend is picked once from the storage URL ([`open`]). SQLite is the embedded
+//! default; every write a poll makes happens in one transaction ([`Store::commit_poll`]).
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::{Article, Item};
+use crate::source::fetch::Validators;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or refused the operation.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Schema migration failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Another `tidings run` holds this database.
+    #[error(
+        "another `tidings run` is already using {0}; stop it first (short commands such as `tidings poll` still work)"
+    )]
+    Locked(String),
+    /// The storage URL is not supported.
+    #[error("unsupported storage URL `{0}`: use sqlite://PATH")]
+    Unsupported(String),
+    /// A stored value could not be read back.
+    #[error("corrupt stored value in {table}.{column}: {detail}")]
+    Corrupt {
+        /// Table.
+        table: &'static str,
+        /// Column.
+        column: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// Filesystem trouble (creating the database directory, the lock file).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What the store knows about an identity key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Known {
+    /// The item the key belongs to.
+    pub item_id: String,
+    /// Hash of the listing entry (title, date, summary) when last seen.
+    pub listing_hash: Option<String>,
+    /// Hash of the extracted fields.
+    pub content_hash: String,
+    /// When the article page was last fetched.
+    pub fetched_at: DateTime<Utc>,
+}
+
+/// An item to insert or refresh.
+#[derive(Debug, Clone)]
+pub struct ItemWrite {
+    /// Stable id (from the first identity key).
+    pub id: String,
+    /// Every identity key that names it.
+    pub keys: Vec<String>,
+    /// The extracted article.
+    pub article: Article,
+    /// Hash of the listing entry it came from.
+    pub listing_hash: Option<String>,
+}
+
+/// A known item seen again unchanged in its listing (not fetched).
+#[derive(Debug, Clone)]
+pub struct Touch {
+    /// Item id.
+    pub item_id: String,
+    /// Keys to attach (a known article seen under a new key).
+    pub keys: Vec<String>,
+    /// New listing hash.
+    pub listing_hash: Option<String>,
+}
+
+/// Health of one input of a source (a listing URL or a feed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InputState {
+    /// Source id.
+    pub source: String,
+    /// Input name (URL path).
+    pub input: String,
+    /// Entries found by the last successful poll of this input.
+    pub last_entries: i64,
+    /// Why the input is degraded (selector drift), if it is.
+    pub degraded: Option<String>,
+    /// Why the input is held by the flood guard, if it is.
+    pub held: Option<String>,
+}
+
+/// Per-source state shown by `tidings sources` and `/status`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceState {
+    /// Source id.
+    pub id: String,
+    /// Last poll that completed without an error.
+    pub last_success: Option<DateTime<Utc>>,
+    /// Last poll attempt.
+    pub last_attempt: Option<DateTime<Utc>>,
+    /// Polls in a row that failed.
+    pub consecutive_failures: i64,
+    /// The last error, if the last poll had one.
+    pub last_error: Option<String>,
+    /// When the next poll is due.
+    pub next_poll: Option<DateTime<Utc>>,
+    /// Whether the baseline poll has happened.
+    pub baseline_done: bool,
+    /// Whether the operator accepted a held poll (consumed by the next poll).
+    pub accept_flood: bool,
+    /// Stored items.
+    pub items: i64,
+}
+
+/// An operator alert: raised once when an input becomes degraded or held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Alert {
+    /// Row id.
+    pub id: i64,
+    /// Source id.
+    pub source: String,
+    /// Input name.
+    pub input: String,
+    /// `drift` or `flood`.
+    pub kind: String,
+    /// Human-readable text.
+    pub message: String,
+    /// When raised.
+    pub created_at: DateTime<Utc>,
+    /// When the condition cleared.
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// Everything one poll writes, committed atomically.
+#[derive(Debug, Clone, Default)]
+pub struct PollCommit {
+    /// Source id.
+    pub source: String,
+    /// Poll time.
+    pub now: DateTime<Utc>,
+    /// Items fetched this poll (new, edited or re-checked).
+    pub writes: Vec<ItemWrite>,
+    /// Known items seen unchanged.
+    pub touches: Vec<Touch>,
+    /// HTTP validators to remember, by URL.
+    pub validators: Vec<(String, Validators)>,
+    /// New state of every input polled.
+    pub inputs: Vec<InputState>,
+    /// Alerts to raise (transitions into degraded/held).
+    pub alerts: Vec<(String, String, String)>,
+    /// Inputs whose degraded/held condition cleared.
+    pub resolved: Vec<String>,
+    /// An error to record; `None` marks the poll successful.
+    pub error: Option<String>,
+    /// Whether the poll consumed an operator's flood acceptance.
+    pub consumed_accept: bool,
+}
+
+/// Which items a commit inserted and which it changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitOutcome {
+    /// Ids inserted by this commit.
+    pub new: Vec<String>,
+    /// Ids whose extracted fields changed.
+    pub updated: Vec<String>,
+}
+
+/// The storage operations Tidings needs; one implementation per backend.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// State of one source, if it was ever polled.
+    async fn source_state(&self, source: &str) -> Result<Option<SourceState>, StoreError>;
+    /// State of every source ever polled.
+    async fn source_states(&self) -> Result<Vec<SourceState>, StoreError>;
+    /// State of a source's inputs.
+    async fn input_states(&self, source: &str) -> Result<Vec<InputState>, StoreError>;
+    /// What is known about these identity keys.
+    async fn known(&self, source: &str, keys: &[String]) -> Result<HashMap<String, Known>, StoreError>;
+    /// Items of a source matching `(title, local publish day)` pairs, by pair.
+    async fn match_title_day(
+        &self,
+        source: &str,
+        pairs: &[(String, String)],
+    ) -> Result<HashMap<(String, String), String>, StoreError>;
+    /// Stored HTTP validators for a URL.
+    async fn validators(&self, url: &str) -> Result<Validators, StoreError>;
+    /// Writes one poll atomically and reports what was new and what changed.
+    async fn commit_poll(&self, poll: PollCommit) -> Result<CommitOutcome, StoreError>;
+    /// Records a poll that failed before anything could be stored.
+    async fn record_failure(&self, source: &str, error: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Records when the source is next due.
+    async fn set_next_poll(&self, source: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Lets the next poll of a held source through the flood guard. False if nothing was held.
+    async fn accept_flood(&self, source: &str) -> Result<bool, StoreError>;
+    /// One item by id.
+    async fn item(&self, id: &str) -> Result<Option<Item>, StoreError>;
+    /// Every item of a source (or all sources), newest first.
+    async fn items(&self, source: Option<&str>, limit: i64) -> Result<Vec<Item>, StoreError>;
+    /// Alerts, newest first.
+    async fn alerts(&self) -> Result<Vec<Alert>, StoreError>;
+    /// Deletes items last updated before `cutoff`; returns how many.
+    async fn prune(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Takes the daemon lock: a second `tidings run` on the same database fails with
+    /// [`StoreError::Locked`]. Held until the returned guard is dropped.
+    async fn lock_daemon(&self) -> Result<DaemonLock, StoreError>;
+}
+
+/// Holds the daemon lock until dropped.
+#[derive(Debug)]
+pub struct DaemonLock {
+    _file: Option<std::fs::File>,
+}
+
+/// Opens (creating and migrating) the store named by a storage URL.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else {
+        Err(StoreError::Unsupported(url.to_owned()))
+    }
+}
