@@ -38,7 +38,7 @@ pub async fn check_source(
     recipe: &Recipe,
     limit: usize,
 ) -> CheckReport {
-    let reads = read_inputs(fetcher, recipe, None).await;
+    let reads = read_inputs(fetcher, recipe, None, &Default::default()).await;
     let names = recipe.input_names();
     let inputs = reads
         .iter()

@@ -65,8 +65,14 @@ pub struct InputRead {
     pub validators: Vec<(String, Validators)>,
 }
 
-/// Reads every input of a recipe. With a store, conditional GETs use stored validators.
-pub async fn read_inputs(fetcher: &Fetcher, recipe: &Recipe, store: Option<&dyn Store>) -> Vec<InputRead> {
+/// Reads every input of a recipe. With a store, conditional GETs use stored validators,
+/// except for the inputs named in `fresh` (held or degraded last time: re-read them in full).
+pub async fn read_inputs(
+    fetcher: &Fetcher,
+    recipe: &Recipe,
+    store: Option<&dyn Store>,
+    fresh: &HashSet<String>,
+) -> Vec<InputRead> {
     let dates = DateParser::new(recipe.timezone, recipe.date_formats.clone());
     let mut reads = Vec::new();
     let mut index = 0;
@@ -87,7 +93,9 @@ pub async fn read_inputs(fetcher: &Fetcher, recipe: &Recipe, store: Option<&dyn 
                 pages += 1;
                 // Only page 1 is fetched conditionally: when it is unchanged, so is the listing.
                 let validators = match (store, pages) {
-                    (Some(s), 1) => s.validators(current.as_str()).await.unwrap_or_default(),
+                    (Some(s), 1) if !fresh.contains(&read.name) => {
+                        s.validators(current.as_str()).await.unwrap_or_default()
+                    }
                     _ => Validators::default(),
                 };
                 match fetch(fetcher, recipe, &current, validators).await {
@@ -136,8 +144,10 @@ pub async fn read_inputs(fetcher: &Fetcher, recipe: &Recipe, store: Option<&dyn 
             validators: Vec::new(),
         };
         let validators = match store {
-            Some(s) => s.validators(feed.url.as_str()).await.unwrap_or_default(),
-            None => Validators::default(),
+            Some(s) if !fresh.contains(&read.name) => {
+                s.validators(feed.url.as_str()).await.unwrap_or_default()
+            }
+            _ => Validators::default(),
         };
         read.result = match fetch(fetcher, recipe, &feed.url, validators).await {
             Ok(None) => Ok(None),

@@ -66,6 +66,7 @@ pub fn finish_inputs(
     commit: &mut PollCommit,
     report: &mut PollReport,
 ) {
+    let mut newly: HashMap<&'static str, Vec<(String, Option<String>)>> = HashMap::new();
     for (i, read) in reads.iter().enumerate() {
         let before = prev.get(&read.name);
         let last = before.map_or(0, |p| p.last_entries);
@@ -103,21 +104,17 @@ pub fn finish_inputs(
                 }
             }
         }
-        for (kind, now, then) in [
-            ("drift", &state.degraded, before.and_then(|p| p.degraded.as_ref())),
-            ("flood", &state.held, before.and_then(|p| p.held.as_ref())),
-        ] {
-            if let (Some(msg), None) = (now, then) {
-                tracing::warn!(target: "tidings::alert", source = %recipe.id, input = %read.name, kind, "{msg}");
-                commit
-                    .alerts
-                    .push((read.name.clone(), kind.to_owned(), msg.clone()));
-            }
+        if state.degraded.is_some() && before.is_none_or(|p| p.degraded.is_none()) {
+            newly
+                .entry("drift")
+                .or_default()
+                .push((read.name.clone(), state.degraded.clone()));
         }
-        let was_bad = before.is_some_and(|p| p.degraded.is_some() || p.held.is_some());
-        if was_bad && state.degraded.is_none() && state.held.is_none() {
-            tracing::info!(target: "tidings::alert", source = %recipe.id, input = %read.name, "input healthy again");
-            commit.resolved.push(read.name.clone());
+        if state.held.is_some() && before.is_none_or(|p| p.held.is_none()) {
+            newly
+                .entry("flood")
+                .or_default()
+                .push((read.name.clone(), state.held.clone()));
         }
         if state.degraded.is_some() {
             report.degraded.push(read.name.clone());
@@ -126,5 +123,35 @@ pub fn finish_inputs(
             report.held.push(read.name.clone());
         }
         commit.inputs.push(state);
+    }
+    // One alert per source and kind, naming every input that entered the condition.
+    for (kind, inputs) in newly {
+        let names: Vec<&str> = inputs.iter().map(|(n, _)| n.as_str()).collect();
+        let why = inputs.iter().find_map(|(_, m)| m.clone()).unwrap_or_default();
+        let what = if kind == "drift" {
+            "selector drift"
+        } else {
+            "flood guard hold"
+        };
+        let msg = format!(
+            "{}: {what} on {} input(s) ({}): {why}",
+            recipe.id,
+            names.len(),
+            names.join(", ")
+        );
+        tracing::warn!(target: "tidings::alert", source = %recipe.id, kind, "{msg}");
+        commit.alerts.push((kind.to_owned(), names.join(", "), msg));
+    }
+    for kind in ["drift", "flood"] {
+        let still = commit.inputs.iter().any(|s| {
+            if kind == "drift" {
+                s.degraded.is_some()
+            } else {
+                s.held.is_some()
+            }
+        });
+        if !still {
+            commit.resolved.push(kind.to_owned());
+        }
     }
 }

@@ -93,7 +93,6 @@ impl Ingest {
             baseline: !state.as_ref().is_some_and(|s| s.baseline_done),
             ..PollReport::default()
         };
-        let reads = read_inputs(&self.fetcher, recipe, Some(self.store.as_ref())).await;
         let prev: HashMap<String, _> = self
             .store
             .input_states(&recipe.id)
@@ -101,6 +100,12 @@ impl Ingest {
             .into_iter()
             .map(|s| (s.input.clone(), s))
             .collect();
+        let fresh: HashSet<String> = prev
+            .values()
+            .filter(|s| accept || s.held.is_some() || s.degraded.is_some())
+            .map(|s| s.input.clone())
+            .collect();
+        let reads = read_inputs(&self.fetcher, recipe, Some(self.store.as_ref()), &fresh).await;
 
         // Every entry once (first input wins), with its identity key.
         let mut entries: Vec<(String, Entry)> = Vec::new();
@@ -131,7 +136,6 @@ impl Ingest {
             ..PollCommit::default()
         };
         for r in &reads {
-            commit.validators.extend(r.validators.iter().cloned());
             if let Err(e) = &r.result {
                 report.failed += 1;
                 report.errors.push(format!("{}: {e}", r.name));
@@ -183,6 +187,7 @@ impl Ingest {
 
         let dates = DateParser::new(recipe.timezone, recipe.date_formats.clone());
         let mut missing_fields: HashMap<usize, (usize, usize)> = HashMap::new();
+        let mut failed_inputs: HashSet<usize> = HashSet::new();
         let results = futures::stream::iter(plans)
             .map(|(plan, e, key)| {
                 let dates = &dates;
@@ -246,10 +251,18 @@ impl Ingest {
                     });
                 }
                 (Plan::Write { .. }, Some(Err(err))) => {
+                    failed_inputs.insert(e.input);
                     report.failed += 1;
                     report.errors.push(format!("{}: {err}", e.url));
                 }
                 (Plan::Write { .. }, None) => {}
+            }
+        }
+        // A listing is only marked "seen" when all of it was processed: otherwise its next
+        // fetch must not be a 304 that hides the entries still to do.
+        for (i, r) in reads.iter().enumerate() {
+            if !failed_inputs.contains(&i) && !judged.held_inputs.contains(&i) {
+                commit.validators.extend(r.validators.iter().cloned());
             }
         }
         guard::finish_inputs(

@@ -37,6 +37,10 @@ impl Rng {
     pub(crate) fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
         &xs[(self.next_u64() % xs.len() as u64) as usize]
     }
+
+    pub(crate) fn word(&mut self, xs: &[&'static str]) -> &'static str {
+        xs[(self.next_u64() % xs.len() as u64) as usize]
+    }
 }
 
 /// One of Shanxi's 11 cities: display name, slug, counties and sights.
@@ -48,115 +52,19 @@ pub(crate) struct Region {
 }
 
 /// The 11 regions in the portal's order.
+#[rustfmt::skip]
 pub(crate) const REGIONS: [Region; 11] = [
-    Region {
-        name: "太原",
-        slug: "taiyuan",
-        counties: &[
-            "小店区",
-            "迎泽区",
-            "万柏林区",
-            "晋源区",
-            "清徐县",
-            "阳曲县",
-            "古交市",
-        ],
-        sights: &["晋祠", "天龙山"],
-    },
-    Region {
-        name: "大同",
-        slug: "datong",
-        counties: &["平城区", "云冈区", "云州区", "阳高县", "灵丘县", "浑源县"],
-        sights: &["云冈石窟", "华严寺"],
-    },
-    Region {
-        name: "阳泉",
-        slug: "yangquan",
-        counties: &["城区", "矿区", "郊区", "平定县", "盂县"],
-        sights: &["娘子关", "藏山"],
-    },
-    Region {
-        name: "长治",
-        slug: "changzhi",
-        counties: &[
-            "潞州区",
-            "上党区",
-            "潞城区",
-            "襄垣县",
-            "平顺县",
-            "长子县",
-            "武乡县",
-        ],
-        sights: &["太行山大峡谷", "通天峡"],
-    },
-    Region {
-        name: "晋城",
-        slug: "jincheng",
-        counties: &["沁水县", "阳城县", "陵川县", "泽州县", "高平市"],
-        sights: &["皇城相府", "王莽岭"],
-    },
-    Region {
-        name: "朔州",
-        slug: "shuozhou",
-        counties: &["朔城区", "平鲁区", "山阴县", "应县", "右玉县", "怀仁市"],
-        sights: &["应县木塔", "崇福寺"],
-    },
-    Region {
-        name: "晋中",
-        slug: "jinzhong",
-        counties: &[
-            "榆次区",
-            "太谷区",
-            "左权县",
-            "和顺县",
-            "昔阳县",
-            "祁县",
-            "平遥县",
-            "介休市",
-        ],
-        sights: &["平遥古城", "王家大院"],
-    },
-    Region {
-        name: "运城",
-        slug: "yuncheng",
-        counties: &[
-            "盐湖区",
-            "临猗县",
-            "万荣县",
-            "稷山县",
-            "芮城县",
-            "永济市",
-            "河津市",
-        ],
-        sights: &["关帝庙", "鹳雀楼"],
-    },
-    Region {
-        name: "忻州",
-        slug: "xinzhou",
-        counties: &["忻府区", "定襄县", "五台县", "代县", "宁武县", "偏关县", "原平市"],
-        sights: &["五台山", "雁门关"],
-    },
-    Region {
-        name: "临汾",
-        slug: "linfen",
-        counties: &["尧都区", "曲沃县", "洪洞县", "吉县", "隰县", "蒲县", "侯马市"],
-        sights: &["壶口瀑布", "洪洞大槐树"],
-    },
-    Region {
-        name: "吕梁",
-        slug: "lvliang",
-        counties: &[
-            "离石区",
-            "文水县",
-            "交城县",
-            "兴县",
-            "临县",
-            "柳林县",
-            "孝义市",
-            "汾阳市",
-        ],
-        sights: &["碛口古镇", "北武当山"],
-    },
+    Region { name: "太原", slug: "taiyuan", counties: &["小店区", "迎泽区", "万柏林区", "晋源区", "清徐县", "阳曲县", "古交市"], sights: &["晋祠", "天龙山"] },
+    Region { name: "大同", slug: "datong", counties: &["平城区", "云冈区", "云州区", "阳高县", "灵丘县", "浑源县"], sights: &["云冈石窟", "华严寺"] },
+    Region { name: "阳泉", slug: "yangquan", counties: &["城区", "矿区", "郊区", "平定县", "盂县"], sights: &["娘子关", "藏山"] },
+    Region { name: "长治", slug: "changzhi", counties: &["潞州区", "上党区", "潞城区", "襄垣县", "平顺县", "长子县", "武乡县"], sights: &["太行山大峡谷", "通天峡"] },
+    Region { name: "晋城", slug: "jincheng", counties: &["沁水县", "阳城县", "陵川县", "泽州县", "高平市"], sights: &["皇城相府", "王莽岭"] },
+    Region { name: "朔州", slug: "shuozhou", counties: &["朔城区", "平鲁区", "山阴县", "应县", "右玉县", "怀仁市"], sights: &["应县木塔", "崇福寺"] },
+    Region { name: "晋中", slug: "jinzhong", counties: &["榆次区", "太谷区", "左权县", "和顺县", "昔阳县", "祁县", "平遥县", "介休市"], sights: &["平遥古城", "王家大院"] },
+    Region { name: "运城", slug: "yuncheng", counties: &["盐湖区", "临猗县", "万荣县", "稷山县", "芮城县", "永济市", "河津市"], sights: &["关帝庙", "鹳雀楼"] },
+    Region { name: "忻州", slug: "xinzhou", counties: &["忻府区", "定襄县", "五台县", "代县", "宁武县", "偏关县", "原平市"], sights: &["五台山", "雁门关"] },
+    Region { name: "临汾", slug: "linfen", counties: &["尧都区", "曲沃县", "洪洞县", "吉县", "隰县", "蒲县", "侯马市"], sights: &["壶口瀑布", "洪洞大槐树"] },
+    Region { name: "吕梁", slug: "lvliang", counties: &["离石区", "文水县", "交城县", "兴县", "临县", "柳林县", "孝义市", "汾阳市"], sights: &["碛口古镇", "北武当山"] },
 ];
 
 /// Topic tags; region names are tags too, and [`HOSTILE_TAGS`] need escaping everywhere.
@@ -215,8 +123,13 @@ pub(crate) enum Block {
 }
 
 // (template, tags it suggests); `{p}` is a place, `{n}` a number.
-const REGION_TITLES: [(&str, &[&str]); 20] = [
+const REGION_TITLES: [(&str, &[&str]); 22] = [
     ("{p}春耕备耕有序推进", &["春耕", "乡村振兴"]),
+    ("{p}抓好春耕备耕 确保粮食稳产增产", &["春耕"]),
+    (
+        "{p}深入推进“承诺制+标准地+全代办”改革 助力营商环境持续优化",
+        &["改革", "营商环境"],
+    ),
     ("{p}数字经济产业园签约{n}家企业", &["数字经济", "招商引资"]),
     ("{p}新建5G基站{n}个", &["5G", "科技"]),
     ("{p}召开安全生产工作会议", &["安全生产"]),
@@ -224,7 +137,7 @@ const REGION_TITLES: [(&str, &[&str]); 20] = [
     ("{p}集中签约{n}个招商引资项目", &["招商引资", "项目建设"]),
     ("{p}“一枚印章管审批”改革见实效", &["改革", "营商环境"]),
     ("{p}城乡客运一体化实现全覆盖", &["交通", "民生"]),
-    ("{p}城镇新增就业{n}人", &["就业", "民生"]),
+    ("{p}城镇新增就业{n}00余人", &["就业", "民生"]),
     ("{p}有机旱作农业示范片建设见成效", &["乡村振兴", "科技"]),
     ("{p}人工智能应用场景加快落地", &["AI", "科技"]),
     ("{p}医联体建设惠及{n}万群众", &["医疗", "民生"]),
@@ -293,7 +206,17 @@ const ALTS: [&str; 4] = ["活动现场", "项目现场", "城市新貌", "田间
 const SURNAMES: [&str; 10] = ["张", "王", "李", "赵", "刘", "陈", "杨", "郭", "韩", "孙"];
 const GIVEN: [&str; 10] = ["伟", "娜", "芳", "强", "磊", "静", "涛", "敏", "军", "燕"];
 
-fn fill(template: &str, rng: &mut Rng, place: &str, region: &Region, sight: &str) -> String {
+/// What a template's placeholders are filled with.
+pub(crate) struct Ctx<'a> {
+    /// `{p}`: the place the story is about.
+    pub place: &'a str,
+    /// `{r}` (city name) and `{c}` (a random county).
+    pub region: &'a Region,
+    /// `{d}`: the story's date, e.g. `2月23日`.
+    pub date: String,
+}
+
+fn fill(template: &str, rng: &mut Rng, ctx: &Ctx, sight: &str) -> String {
     let mut out = String::new();
     let mut rest = template;
     while let Some(i) = rest.find('{') {
@@ -301,12 +224,12 @@ fn fill(template: &str, rng: &mut Rng, place: &str, region: &Region, sight: &str
         let key = &rest[i + 1..i + 2];
         rest = &rest[i + 3..];
         match key {
-            "p" => out.push_str(place),
-            "r" => out.push_str(region.name),
-            "c" => out.push_str(*rng.pick(region.counties)),
+            "p" => out.push_str(ctx.place),
+            "r" => out.push_str(ctx.region.name),
+            "c" => out.push_str(rng.word(ctx.region.counties)),
             "s" => out.push_str(sight),
-            "a" => out.push_str(*rng.pick(&AGENCIES)),
-            "d" => out.push_str(&format!("{}月{}日", rng.range(1, 3), rng.range(1, 28))),
+            "a" => out.push_str(rng.word(&AGENCIES)),
+            "d" => out.push_str(&ctx.date),
             _ => out.push_str(&rng.range(3, 98).to_string()),
         }
     }
@@ -326,25 +249,39 @@ pub(crate) fn region_title(rng: &mut Rng, region: &Region) -> (String, Vec<&'sta
 
 fn titled(rng: &mut Rng, region: &Region, place: &str) -> (String, Vec<&'static str>) {
     let (t, tags) = *rng.pick(&REGION_TITLES);
-    (fill(t, rng, place, region, ""), tags.to_vec())
+    let ctx = Ctx {
+        place,
+        region,
+        date: String::new(),
+    };
+    (fill(t, rng, &ctx, ""), tags.to_vec())
 }
 
-/// A provincial (`sxyw`) title and suggested tags.
-pub(crate) fn province_title(rng: &mut Rng) -> (String, Vec<&'static str>) {
+/// A provincial (`sxyw`) title, about a county of `region` or the whole province.
+pub(crate) fn province_title(rng: &mut Rng, region: &Region) -> (String, Vec<&'static str>) {
     if rng.chance(50) {
-        let region = rng.pick(&REGIONS);
         let place = format!("{}市{}", region.name, rng.pick(region.counties));
         return titled(rng, region, &place);
     }
     let (t, tags) = *rng.pick(&PROVINCE_TITLES);
-    (fill(t, rng, "", &REGIONS[0], ""), tags.to_vec())
+    let ctx = Ctx {
+        place: "",
+        region,
+        date: String::new(),
+    };
+    (fill(t, rng, &ctx, ""), tags.to_vec())
 }
 
 /// A culture (`wenhua`) title for `region` and suggested tags.
 pub(crate) fn culture_title(rng: &mut Rng, region: &Region) -> (String, Vec<&'static str>) {
     let (t, tags) = *rng.pick(&CULTURE_TITLES);
     let sight = *rng.pick(region.sights);
-    (fill(t, rng, region.name, region, sight), tags.to_vec())
+    let ctx = Ctx {
+        place: region.name,
+        region,
+        date: String::new(),
+    };
+    (fill(t, rng, &ctx, sight), tags.to_vec())
 }
 
 /// An author byline: about half `网络编辑`, the rest with ASCII spaces between parts.
@@ -378,14 +315,14 @@ pub(crate) fn tags(rng: &mut Rng, suggested: &[&str], region: Option<&str>) -> V
         }
     }
     for _ in 0..8 {
-        push(*rng.pick(&TOPIC_TAGS), &mut out);
+        push(rng.word(&TOPIC_TAGS), &mut out);
     }
     out
 }
 
 /// A body of 3–7 paragraphs, optional headings (sometimes a pair) and 0–2 images.
 /// Returns the blocks and whether paragraphs are indented with two U+3000.
-pub(crate) fn body(rng: &mut Rng, place: &str, region: &Region) -> (Vec<Block>, bool) {
+pub(crate) fn body(rng: &mut Rng, ctx: &Ctx) -> (Vec<Block>, bool) {
     let paragraphs = rng.range(3, 7);
     let images = rng.range(0, 2) as u32;
     let heading_at = if rng.chance(35) {
@@ -402,18 +339,22 @@ pub(crate) fn body(rng: &mut Rng, place: &str, region: &Region) -> (Vec<Block>, 
                 blocks.push(Block::Heading(b.to_string()));
             }
         }
+        // Distinct sentences within a paragraph.
+        let mut order: Vec<usize> = (0..SENTENCES.len()).collect();
         let mut text = String::new();
         for _ in 0..rng.range(2, 4) {
-            text.push_str(&fill(*rng.pick(&SENTENCES), rng, place, region, ""));
+            let k = order.remove(rng.range(0, order.len() as u64 - 1) as usize);
+            text.push_str(&fill(SENTENCES[k], rng, ctx, ""));
         }
         let lead = (i == 0 && rng.chance(25)).then(|| rng.pick(&LEADS).to_string());
         blocks.push(Block::Paragraph { lead, text });
         if (i as u32) < images {
             let relative = rng.chance(40);
+            let alt = rng.pick(&ALTS).to_string();
             blocks.push(Block::Image {
                 n: i as u32 + 1,
                 relative,
-                alt: rng.pick(&ALTS).to_string(),
+                alt,
             });
         }
     }
@@ -440,4 +381,25 @@ pub(crate) fn seed_body() -> Vec<Block> {
         p("坚持以人民为中心的发展思想,教育、医疗、养老等民生短板加快补齐,群众获得感、幸福感持续增强。"),
         p("征程万里风正劲,我市将锚定目标不放松,奋力书写高质量发展新篇章。"),
     ]
+}
+
+/// The listing summary: the first 56 characters of the paragraphs' text (headings and
+/// indentation left out), followed by `…` when the text is longer.
+pub(crate) fn summary(body: &[Block]) -> String {
+    let mut text = String::new();
+    for block in body {
+        if let Block::Paragraph { lead, text: t } = block {
+            text.push_str(lead.as_deref().unwrap_or(""));
+            text.push_str(t);
+        }
+    }
+    cut(&text, 56)
+}
+
+/// `s` cut to `n` characters plus `…` when longer.
+pub(crate) fn cut(s: &str, n: usize) -> String {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
 }

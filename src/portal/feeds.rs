@@ -141,7 +141,7 @@ pub(crate) fn atom(site: &Site) -> String {
         );
         if a.rich_feed {
             let html = rich_html(site, i);
-            let _ = if a.id % 2 == 0 {
+            let _ = if a.id.is_multiple_of(2) {
                 writeln!(out, "<content type=\"html\"><![CDATA[{html}]]></content>")
             } else {
                 writeln!(out, "<content type=\"html\">{}</content>", esc(&html))

@@ -9,18 +9,36 @@
 //! [`PortalServer`] serves it over HTTP with `ETag`/`Last-Modified` and can swap it at run
 //! time, which is how tests move the site from one epoch (or [`Variant`]) to the next.
 //!
+//! ```
+//! use tidings::portal::{PortalParams, PortalServer, generate};
+//!
+//! # async fn demo() -> std::io::Result<()> {
+//! // Bind first so the site's absolute links (feeds, guids) point at the server itself.
+//! let (listener, base_url) = PortalServer::bind("127.0.0.1:0".parse().unwrap()).await?;
+//! let params = PortalParams { base_url, ..PortalParams::default() };
+//! let server = PortalServer::serve(listener, generate(&params))?;
+//! // … poll server.base_url() + "/gsyl/jinzhong/" …
+//! server.replace(generate(&PortalParams { epoch: 1, ..params }));
+//! assert_eq!(server.hits("/gsyl/jinzhong/index.html"), 0);
+//! server.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Layout
 //! - `content`: the PRNG (splitmix64, so output never changes with a dependency) and the
 //!   vocabulary: regions, tags, titles, authors, bodies.
 //! - `model`: every page of every channel, built for epoch 0 and then changed epoch by epoch.
 //! - `site`: indexes over the model (listings, tags, neighbours) and the file map.
-//! - `html`, `feeds`, `assets`: page templates, RSS/Atom, static files.
+//! - `html`, `listing`, `feeds`, `assets`: article pages and chrome, listings and the
+//!   home page, RSS/Atom, static files.
 //! - `server`: the axum server with hit counting.
 
 mod assets;
 mod content;
 mod feeds;
 mod html;
+mod listing;
 mod model;
 mod server;
 #[cfg(test)]

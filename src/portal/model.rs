@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeDelta};
 
 use super::content::{self, Block, REGIONS, Rng};
 
@@ -102,27 +102,6 @@ impl Art {
 
     pub(crate) fn listed(&self) -> bool {
         self.removed_epoch.is_none()
-    }
-}
-
-/// The listing summary: the first 56 characters of the paragraphs' text (headings and
-/// indentation left out), followed by `…` when the text is longer.
-pub(crate) fn summary(body: &[Block]) -> String {
-    let mut text = String::new();
-    for block in body {
-        if let Block::Paragraph { lead, text: t } = block {
-            text.push_str(lead.as_deref().unwrap_or(""));
-            text.push_str(t);
-        }
-    }
-    cut(&text, 56)
-}
-
-/// `s` cut to `n` characters plus `…` when longer.
-pub(crate) fn cut(s: &str, n: usize) -> String {
-    match s.char_indices().nth(n) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
     }
 }
 
@@ -257,19 +236,31 @@ fn unique(
     made
 }
 
-fn article(rng: &mut Rng, channel: Channel, region: Option<usize>, epoch: u32, time: NaiveDateTime) -> Art {
-    let r = &REGIONS[region.unwrap_or_else(|| rng.range(0, 10) as usize)];
+fn article(rng: &mut Rng, channel: Channel, region: usize, epoch: u32, time: NaiveDateTime) -> Art {
+    let r = &REGIONS[region];
     let place = if rng.chance(50) {
         r.name
     } else {
         rng.pick(r.counties)
     };
-    let (body, indented) = content::body(rng, place, r);
-    let paper = if region.is_some() { r.name } else { "山西" };
+    let date = format!("{}月{}日", time.month(), time.day());
+    let (body, indented) = content::body(
+        rng,
+        &content::Ctx {
+            place,
+            region: r,
+            date,
+        },
+    );
+    let paper = if channel == Channel::Sxyw {
+        "山西"
+    } else {
+        r.name
+    };
     Art {
         id: 0,
         channel,
-        region,
+        region: (channel != Channel::Sxyw).then_some(region),
         title: String::new(),
         original_title: None,
         edited_epoch: None,
@@ -300,15 +291,16 @@ fn region_article(
     titles: &mut BTreeSet<String>,
 ) -> Art {
     let (title, suggested) = unique(rng, titles, |rng| content::region_title(rng, &REGIONS[r]));
-    let mut art = article(rng, Channel::Gsyl, Some(r), epoch, time);
+    let mut art = article(rng, Channel::Gsyl, r, epoch, time);
     art.tags = content::tags(rng, &suggested, Some(REGIONS[r].name));
     art.title = title;
     art
 }
 
 fn province_article(rng: &mut Rng, epoch: u32, time: NaiveDateTime, titles: &mut BTreeSet<String>) -> Art {
-    let (title, suggested) = unique(rng, titles, content::province_title);
-    let mut art = article(rng, Channel::Sxyw, None, epoch, time);
+    let r = rng.range(0, REGIONS.len() as u64 - 1) as usize;
+    let (title, suggested) = unique(rng, titles, |rng| content::province_title(rng, &REGIONS[r]));
+    let mut art = article(rng, Channel::Sxyw, r, epoch, time);
     art.tags = content::tags(rng, &suggested, None);
     art.title = title;
     art
@@ -317,7 +309,7 @@ fn province_article(rng: &mut Rng, epoch: u32, time: NaiveDateTime, titles: &mut
 fn culture_article(rng: &mut Rng, epoch: u32, time: NaiveDateTime, titles: &mut BTreeSet<String>) -> Art {
     let r = rng.range(0, REGIONS.len() as u64 - 1) as usize;
     let (title, suggested) = unique(rng, titles, |rng| content::culture_title(rng, &REGIONS[r]));
-    let mut art = article(rng, Channel::Wenhua, Some(r), epoch, time);
+    let mut art = article(rng, Channel::Wenhua, r, epoch, time);
     art.tags = content::tags(rng, &suggested, Some(REGIONS[r].name));
     art.title = title;
     art
@@ -386,10 +378,9 @@ fn apply_epoch(rng: &mut Rng, arts: &mut Vec<Art>, k: u32, regions: usize, title
     }
 
     new.sort_by_key(|a| (a.published, a.channel));
-    let mut next = arts.iter().map(|a| a.id).max().unwrap_or(SEED_ID) + 1;
-    for mut art in new {
-        art.id = next;
-        next += 1;
+    let first_id = arts.iter().map(|a| a.id).max().unwrap_or(SEED_ID) + 1;
+    for (id, mut art) in (first_id..).zip(new) {
+        art.id = id;
         arts.push(art);
     }
 

@@ -2,9 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use super::content::{HOSTILE_TAGS, REGIONS, TOPIC_TAGS};
-use super::html::{self, Listing, Nav, esc, tag_href};
-use super::model::{Art, Channel, summary};
+use super::content::{HOSTILE_TAGS, REGIONS, TOPIC_TAGS, summary};
+use super::html::{self, Nav, esc, tag_href};
+use super::listing::{self, Listing};
+use super::model::{Art, Channel};
 use super::{PortalParams, Variant, assets, feeds};
 
 /// The model plus the indexes the templates need.
@@ -153,7 +154,7 @@ impl Site {
         let cloud = format!(
             "<div class=\"crumbs\">当前位置：<a href=\"/\">首页</a> &gt; 标签</div>\n\
                              <div class=\"box tag-cloud\"><h2>全部标签</h2>{}</div>\n",
-            html::tag_links(self)
+            listing::tag_links(self)
         );
         put(
             "/tag/index.html".into(),
@@ -168,7 +169,7 @@ impl Site {
             ),
         );
         put("/gsyl/index.html".into(), self.directory());
-        put("/index.html".into(), html::home(self));
+        put("/index.html".into(), listing::home(self));
         put("/rss/province.xml".into(), feeds::rss(self));
         put("/atom/culture.xml".into(), feeds::atom(self));
         for (path, body) in assets::TEXT {

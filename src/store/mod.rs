@@ -132,7 +132,7 @@ pub struct Alert {
     pub id: i64,
     /// Source id.
     pub source: String,
-    /// Input name.
+    /// The inputs concerned, comma-separated.
     pub input: String,
     /// `drift` or `flood`.
     pub kind: String,
@@ -159,9 +159,9 @@ pub struct PollCommit {
     pub validators: Vec<(String, Validators)>,
     /// New state of every input polled.
     pub inputs: Vec<InputState>,
-    /// Alerts to raise (transitions into degraded/held).
+    /// Alerts to raise: `(kind, inputs, message)` for transitions into drift or a hold.
     pub alerts: Vec<(String, String, String)>,
-    /// Inputs whose degraded/held condition cleared.
+    /// Kinds (`drift`, `flood`) no input of the source is in any more: their alerts resolve.
     pub resolved: Vec<String>,
     /// An error to record; `None` marks the poll successful.
     pub error: Option<String>,

@@ -385,7 +385,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
-        for (input, kind, message) in &poll.alerts {
+        for (kind, input, message) in &poll.alerts {
             sqlx::query(
                 "INSERT INTO alerts (source, input, kind, message, created_at) VALUES (?, ?, ?, ?, ?)",
             )
@@ -397,13 +397,13 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
-        for input in &poll.resolved {
+        for kind in &poll.resolved {
             sqlx::query(
-                "UPDATE alerts SET resolved_at = ? WHERE source = ? AND input = ? AND resolved_at IS NULL",
+                "UPDATE alerts SET resolved_at = ? WHERE source = ? AND kind = ? AND resolved_at IS NULL",
             )
             .bind(&now)
             .bind(&poll.source)
-            .bind(input)
+            .bind(kind)
             .execute(&mut *tx)
             .await?;
         }

@@ -1,0 +1,93 @@
+//! `tidings run` through the real binary: the listening line, the daemon lock, short
+//! commands beside a running daemon.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tidings::portal::Variant;
+
+use crate::helpers::{FAST_FETCH, TestDir, portal, shipped, source_override};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_on_the_same_database_refuses_while_poll_still_works() {
+    let server = portal(2, 0, Variant::Standard).await;
+    let env = TestDir::new(
+        &format!(
+            "{FAST_FETCH}{}",
+            source_override("sample-portal", &server.base_url())
+        ),
+        &[("sample-portal", shipped("sample-portal"))],
+    );
+    let bin = env!("CARGO_BIN_EXE_tidings");
+    let cfg = env.config_path();
+    let mut first = Command::new(bin)
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(first.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening on http://127.0.0.1:"), "{line}");
+    let addr = line
+        .trim()
+        .trim_start_matches("listening on http://")
+        .trim_end_matches('/')
+        .to_owned();
+    assert_ne!(addr, "127.0.0.1:0");
+
+    let second = Command::new(bin)
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("another `tidings run` is already using"), "{err}");
+
+    let polled = Command::new(bin)
+        .args(["--config", cfg.to_str().unwrap(), "poll"])
+        .output()
+        .unwrap();
+    assert!(
+        polled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&polled.stderr)
+    );
+    let out = String::from_utf8_lossy(&polled.stdout);
+    assert!(out.contains("sample-portal"), "{out}");
+
+    crate::helpers::tls();
+    let health = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    // SIGTERM stops it cleanly.
+    Command::new("kill").arg(first.id().to_string()).status().unwrap();
+    let status = wait_timeout(&mut first, Duration::from_secs(10));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+}
+
+fn wait_timeout(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    None
+}

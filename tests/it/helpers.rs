@@ -1,0 +1,125 @@
+//! Test helpers: a temporary configuration directory, the app on a temp SQLite file, and
+//! the library's sample portal served on port 0.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use tidings::app::App;
+use tidings::config::Config;
+use tidings::ingest::PollReport;
+use tidings::portal::{PortalParams, PortalServer, Variant, generate};
+
+/// The repository root (for the shipped recipes).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Whether CI asked for every optional prerequisite to be present.
+pub fn strict() -> bool {
+    std::env::var("TIDINGS_STRICT").is_ok_and(|v| v == "1")
+}
+
+/// A config directory with `config.toml` and `feeds/`.
+pub struct TestDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDir {
+    /// A config whose body is `config` (storage is added) and the given recipes.
+    pub fn new(config: &str, recipes: &[(&str, String)]) -> TestDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("feeds")).expect("feeds dir");
+        for (id, text) in recipes {
+            std::fs::write(dir.path().join("feeds").join(format!("{id}.toml")), text).expect("recipe");
+        }
+        let db = dir.path().join("t.db");
+        let full = format!("{config}\n[storage]\nurl = \"sqlite://{}\"\n", db.display());
+        std::fs::write(dir.path().join("config.toml"), full).expect("config");
+        TestDir { dir }
+    }
+
+    /// Path of config.toml.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
+    /// Loads the configuration with an empty environment.
+    pub fn load(&self) -> Config {
+        Config::load_with_env(&self.config_path(), &|_| None).unwrap_or_else(|e| panic!("config: {e}"))
+    }
+
+    /// Opens the app on the temp database.
+    pub async fn app(&self) -> App {
+        App::open(self.load()).await.expect("app")
+    }
+}
+
+/// A shipped recipe's text.
+pub fn shipped(id: &str) -> String {
+    std::fs::read_to_string(repo().join("feeds").join(format!("{id}.toml"))).expect("shipped recipe")
+}
+
+/// Fast fetch settings for tests.
+pub const FAST_FETCH: &str = "[fetch]\nhost_interval = \"0s\"\ntimeout = \"3s\"\n";
+
+/// Config overriding `source` onto `origin` (loopback allowed).
+pub fn source_override(source: &str, origin: &str) -> String {
+    format!("[sources.{source}]\norigin = \"{origin}\"\nallow_private = true\n")
+}
+
+/// Serves a generated portal on 127.0.0.1:0.
+pub async fn portal(per_region: usize, epoch: u32, variant: Variant) -> PortalServer {
+    let params = PortalParams {
+        per_region,
+        epoch,
+        variant,
+        ..PortalParams::default()
+    };
+    PortalServer::start_generated(params, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("portal server")
+}
+
+/// Swaps the served portal for another epoch or variant (same base URL).
+pub fn swap(server: &PortalServer, per_region: usize, epoch: u32, variant: Variant) {
+    server.replace(generate(&PortalParams {
+        per_region,
+        epoch,
+        variant,
+        base_url: server.base_url(),
+        ..PortalParams::default()
+    }));
+}
+
+/// The ground truth of what `server` serves for these parameters (generation is deterministic).
+pub fn truth(
+    server: &PortalServer,
+    per_region: usize,
+    epoch: u32,
+    variant: Variant,
+) -> tidings::portal::Truth {
+    generate(&PortalParams {
+        per_region,
+        epoch,
+        variant,
+        base_url: server.base_url(),
+        ..PortalParams::default()
+    })
+    .truth
+}
+
+/// Polls one source and returns its report, panicking on a store error.
+pub async fn poll(app: &App, source: &str) -> PollReport {
+    let recipe = app.config.source(source).expect("source").clone();
+    app.poll_one(&recipe).await.expect("poll")
+}
+
+/// Installs the rustls provider for clients built in a test.
+pub fn tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Reads a file relative to a directory.
+pub fn read(dir: &Path, rel: &str) -> String {
+    std::fs::read_to_string(dir.join(rel)).unwrap_or_default()
+}
