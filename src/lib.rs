@@ -16,6 +16,7 @@ pub mod config;
 pub mod domain;
 pub mod ingest;
 pub mod portal;
+pub mod render;
 pub mod schedule;
 pub mod source;
 pub mod store;

@@ -144,6 +144,36 @@ pub struct Alert {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
+/// Which items a feed shows: all conditions are AND-ed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct FeedQuery {
+    /// Only this source.
+    pub source: Option<String>,
+    /// Only this region slug.
+    pub region: Option<String>,
+    /// Only items carrying this tag.
+    pub tag: Option<String>,
+    /// Only items whose title or summary contains this text (case-insensitive for ASCII).
+    pub q: Option<String>,
+    /// Leave out items whose title or summary contains this text.
+    pub exclude: Option<String>,
+    /// At most this many items, newest first.
+    pub limit: i64,
+}
+
+/// One region, tag or source with how many items it has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Facet {
+    /// Region slug, tag, or source id.
+    pub key: String,
+    /// Display name (region name; the key itself for tags and sources).
+    pub name: String,
+    /// Stored items.
+    pub count: i64,
+    /// The latest `updated` time among them.
+    pub last_updated: Option<DateTime<Utc>>,
+}
+
 /// Everything one poll writes, committed atomically.
 #[derive(Debug, Clone, Default)]
 pub struct PollCommit {
@@ -208,7 +238,24 @@ pub trait Store: Send + Sync {
     /// One item by id.
     async fn item(&self, id: &str) -> Result<Option<Item>, StoreError>;
     /// Every item of a source (or all sources), newest first.
-    async fn items(&self, source: Option<&str>, limit: i64) -> Result<Vec<Item>, StoreError>;
+    async fn items(&self, source: Option<&str>, limit: i64) -> Result<Vec<Item>, StoreError> {
+        let q = FeedQuery {
+            source: source.map(str::to_owned),
+            limit,
+            ..FeedQuery::default()
+        };
+        self.feed_items(&q).await
+    }
+    /// The items a feed shows: newest first by publish time (then first stored), ties by id.
+    async fn feed_items(&self, query: &FeedQuery) -> Result<Vec<Item>, StoreError>;
+    /// A number that changes whenever an item is inserted, edited or pruned (in any process).
+    async fn feed_version(&self) -> Result<i64, StoreError>;
+    /// Regions with item counts, by slug.
+    async fn region_facets(&self) -> Result<Vec<Facet>, StoreError>;
+    /// Tags with item counts, most used first.
+    async fn tag_facets(&self) -> Result<Vec<Facet>, StoreError>;
+    /// Sources with item counts, by id.
+    async fn source_facets(&self) -> Result<Vec<Facet>, StoreError>;
     /// Alerts, newest first.
     async fn alerts(&self) -> Result<Vec<Alert>, StoreError>;
     /// Deletes items last updated before `cutoff`; returns how many.

@@ -11,7 +11,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    Alert, CommitOutcome, DaemonLock, InputState, Known, PollCommit, SourceState, Store, StoreError,
+    Alert, CommitOutcome, DaemonLock, Facet, FeedQuery, InputState, Known, PollCommit, SourceState, Store,
+    StoreError,
 };
 use crate::domain::{Article, Item, RegionRef};
 use crate::source::fetch::Validators;
@@ -262,8 +263,8 @@ impl Store for SqliteStore {
             let inserted = sqlx::query(
                 "INSERT INTO items (id, source, url, guid, title, author, region_slug, region_name,
                    region_known, published, published_at, pub_day, tags, summary, body_html, images,
-                   comments, content_hash, listing_hash, baseline, created_at, updated_at, fetched_at)
-                 VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                   comments, content_hash, listing_hash, baseline, created_at, updated_at, fetched_at, seen_at)
+                 VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                  ON CONFLICT (id) DO NOTHING",
             )
             .bind(&w.id)
@@ -286,6 +287,7 @@ impl Store for SqliteStore {
             .bind(&hash)
             .bind(&w.listing_hash)
             .bind(baseline)
+            .bind(&now)
             .bind(&now)
             .bind(&now)
             .bind(&now)
@@ -331,9 +333,10 @@ impl Store for SqliteStore {
                         .execute(&mut *tx)
                         .await?;
                 }
-                sqlx::query("UPDATE items SET comments = ?, listing_hash = ?, fetched_at = ? WHERE id = ?")
+                sqlx::query("UPDATE items SET comments = ?, listing_hash = ?, fetched_at = ?, seen_at = ? WHERE id = ?")
                     .bind(a.comments.map(i64::from))
                     .bind(&w.listing_hash)
+                    .bind(&now)
                     .bind(&now)
                     .bind(&w.id)
                     .execute(&mut *tx)
@@ -351,8 +354,9 @@ impl Store for SqliteStore {
             }
         }
         for t in &poll.touches {
-            sqlx::query("UPDATE items SET listing_hash = ? WHERE id = ?")
+            sqlx::query("UPDATE items SET listing_hash = ?, seen_at = ? WHERE id = ?")
                 .bind(&t.listing_hash)
+                .bind(&now)
                 .bind(&t.item_id)
                 .execute(&mut *tx)
                 .await?;
@@ -406,6 +410,9 @@ impl Store for SqliteStore {
             .bind(kind)
             .execute(&mut *tx)
             .await?;
+        }
+        if !out.new.is_empty() || !out.updated.is_empty() {
+            bump_version(&mut tx).await?;
         }
         let sql = match poll.error {
             None => {
@@ -478,16 +485,64 @@ impl Store for SqliteStore {
         row.as_ref().map(Self::row_to_item).transpose()
     }
 
-    async fn items(&self, source: Option<&str>, limit: i64) -> Result<Vec<Item>, StoreError> {
+    async fn feed_items(&self, q: &FeedQuery) -> Result<Vec<Item>, StoreError> {
         let rows = sqlx::query(
-            "SELECT * FROM items WHERE (?1 IS NULL OR source = ?1)
-             ORDER BY published_at DESC, id LIMIT ?2",
+            "SELECT * FROM items i
+             WHERE (?1 IS NULL OR i.source = ?1)
+               AND (?2 IS NULL OR i.region_slug = ?2)
+               AND (?3 IS NULL OR EXISTS (SELECT 1 FROM item_tags t WHERE t.item_id = i.id AND t.tag = ?3))
+               AND (?4 IS NULL OR instr(lower(i.title || ' ' || coalesce(i.summary, '')), lower(?4)) > 0)
+               AND (?5 IS NULL OR instr(lower(i.title || ' ' || coalesce(i.summary, '')), lower(?5)) = 0)
+             ORDER BY coalesce(i.published_at, i.created_at) DESC, i.id
+             LIMIT ?6",
         )
-        .bind(source)
-        .bind(limit)
+        .bind(&q.source)
+        .bind(&q.region)
+        .bind(&q.tag)
+        .bind(&q.q)
+        .bind(&q.exclude)
+        .bind(q.limit)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(Self::row_to_item).collect()
+    }
+
+    async fn feed_version(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'items_version'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn region_facets(&self) -> Result<Vec<Facet>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT region_slug AS k, MAX(region_name) AS name, COUNT(*) AS n, MAX(updated_at) AS last
+             FROM items WHERE region_slug IS NOT NULL GROUP BY region_slug ORDER BY region_slug",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(facet).collect()
+    }
+
+    async fn tag_facets(&self) -> Result<Vec<Facet>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT t.tag AS k, t.tag AS name, COUNT(*) AS n, MAX(i.updated_at) AS last
+             FROM item_tags t JOIN items i ON i.id = t.item_id GROUP BY t.tag ORDER BY n DESC, t.tag",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(facet).collect()
+    }
+
+    async fn source_facets(&self) -> Result<Vec<Facet>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT source AS k, source AS name, COUNT(*) AS n, MAX(updated_at) AS last
+             FROM items GROUP BY source ORDER BY source",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(facet).collect()
     }
 
     async fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
@@ -510,11 +565,18 @@ impl Store for SqliteStore {
     }
 
     async fn prune(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM items WHERE updated_at < ?")
-            .bind(ts(cutoff))
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        let mut tx = self.pool.begin().await?;
+        let done =
+            sqlx::query("DELETE FROM items WHERE updated_at < ?1 AND coalesce(seen_at, updated_at) < ?1")
+                .bind(ts(cutoff))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if done > 0 {
+            bump_version(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(done)
     }
 
     async fn lock_daemon(&self) -> Result<DaemonLock, StoreError> {
@@ -534,6 +596,22 @@ impl Store for SqliteStore {
             Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Io(e)),
         }
     }
+}
+
+fn facet(r: &sqlx::sqlite::SqliteRow) -> Result<Facet, StoreError> {
+    Ok(Facet {
+        key: r.try_get("k")?,
+        name: r.try_get::<Option<String>, _>("name")?.unwrap_or_default(),
+        count: r.try_get("n")?,
+        last_updated: opt_ts(r.try_get("last")?, "updated_at")?,
+    })
+}
+
+async fn bump_version(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE meta SET value = value + 1 WHERE key = 'items_version'")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 async fn insert_key(

@@ -45,6 +45,24 @@ async fn a_second_run_on_the_same_database_refuses_while_poll_still_works() {
         .to_owned();
     assert_ne!(addr, "127.0.0.1:0");
 
+    // The daemon polls on its own (first poll within the jitter bound of 5 s).
+    let app = env.app().await;
+    let mut polled = false;
+    for _ in 0..100 {
+        if app
+            .store
+            .source_state("sample-portal")
+            .await
+            .unwrap()
+            .is_some_and(|s| s.items > 0)
+        {
+            polled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(polled, "the daemon did not poll within 10 s");
+
     let second = Command::new(bin)
         .args([
             "--config",

@@ -97,3 +97,26 @@ async fn flood_guard_holds_moved_urls_until_restored_or_accepted() {
     let state = app.store.source_state("sample-portal").await.unwrap().unwrap();
     assert!(!state.accept_flood, "acceptance is used once");
 }
+
+#[tokio::test]
+async fn pruning_removes_items_past_the_retention_and_bumps_the_feed_version() {
+    let (server, env) = setup().await;
+    let app = env.app().await;
+    poll(&app, "sample-portal").await;
+    let all = app.store.items(None, 10_000).await.unwrap().len();
+    let v0 = app.store.feed_version().await.unwrap();
+    // Everything was seen just now: nothing is pruned, even with a cutoff in the future.
+    let future = chrono::Utc::now() + chrono::Duration::seconds(5);
+    assert_eq!(
+        app.store
+            .prune(chrono::Utc::now() - chrono::Duration::days(1))
+            .await
+            .unwrap(),
+        0
+    );
+    drop(server);
+    let pruned = app.store.prune(future).await.unwrap();
+    assert_eq!(pruned as usize, all);
+    assert!(app.store.items(None, 10).await.unwrap().is_empty());
+    assert!(app.store.feed_version().await.unwrap() > v0);
+}

@@ -1,6 +1,8 @@
 //! Integration tests: the real app against a sample portal served over loopback.
 
+mod commands;
 mod config_errors;
+mod conformance;
 mod daemon;
 mod failures;
 mod guards;
