@@ -349,3 +349,76 @@ fn summarize_errors(errors: &[String]) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::feed::FeedEntry;
+
+    fn entry(url: &str, title: Option<&str>, guid: Option<&str>) -> Entry {
+        Entry {
+            input: 0,
+            url: url::Url::parse(url).unwrap(),
+            title: title.map(str::to_owned),
+            date: chrono::DateTime::parse_from_rfc3339("2022-02-23T10:43:56+08:00").ok(),
+            summary: None,
+            feed: guid.map(|g| FeedEntry {
+                guid: g.to_owned(),
+                url: None,
+                title: None,
+                published: None,
+                updated: None,
+                summary: None,
+                content_html: None,
+                author: None,
+                categories: Vec::new(),
+            }),
+            fetch_page: false,
+            region: None,
+            tags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn identity_keys_follow_the_recipe_policy_with_url_fallback() {
+        let e = entry("http://a.cn/1.html", Some("标题"), Some("g-1"));
+        assert_eq!(identity_key(IdentityPolicy::Url, &e), "url:http://a.cn/1.html");
+        assert_eq!(identity_key(IdentityPolicy::Guid, &e), "guid:g-1");
+        assert_eq!(
+            identity_key(IdentityPolicy::TitleDate, &e),
+            "td:标题\u{1f}2022-02-23"
+        );
+        // Without a guid or a title, the URL identifies the article.
+        let bare = entry("http://a.cn/2.html", None, None);
+        assert_eq!(
+            identity_key(IdentityPolicy::Guid, &bare),
+            "url:http://a.cn/2.html"
+        );
+        assert_eq!(
+            identity_key(IdentityPolicy::TitleDate, &bare),
+            "url:http://a.cn/2.html"
+        );
+        // The same title and day under a new URL is the same article for title_date.
+        let moved = entry("http://a.cn/moved.html", Some("标题"), None);
+        assert_eq!(
+            identity_key(IdentityPolicy::TitleDate, &moved),
+            identity_key(IdentityPolicy::TitleDate, &e)
+        );
+    }
+
+    #[test]
+    fn an_article_without_summary_gets_one_from_its_body() {
+        let e = entry("http://a.cn/1.html", Some("标题"), None);
+        let draft = crate::source::html::ArticleDraft {
+            body_text: Some("正文".repeat(100)),
+            body_html: Some("<p>正文</p>".into()),
+            ..Default::default()
+        };
+        let a = build_article(&e, Some(draft), &RegionTable::shanxi()).unwrap();
+        let summary = a.summary.unwrap();
+        assert_eq!(summary.chars().count(), crate::source::html::SUMMARY_CHARS + 1);
+        assert!(summary.ends_with('…'));
+        let none = build_article(&entry("http://a.cn/x", None, None), None, &RegionTable::shanxi());
+        assert!(matches!(none, Err(ArticleError::NoTitle)));
+    }
+}

@@ -1,5 +1,6 @@
 //! Integration tests: the real app against a sample portal served over loopback.
 
+mod charset;
 mod commands;
 mod config_errors;
 mod conformance;

@@ -37,6 +37,9 @@ pub fn compare(item: &Item, t: &ArticleTruth) -> Vec<String> {
     if body.len() < 20 || body.contains("<script") || body.contains("javascript:") {
         bad.push(format!("{}: body missing or unsafe: {body:.80}", t.path));
     }
+    if body.contains("src=\"/") || body.contains("src=\"../") || body.contains("href=\"/") {
+        bad.push(format!("{}: body has relative links: {body:.200}", t.path));
+    }
     for img in &a.images {
         if !img.starts_with("http://") {
             bad.push(format!("{}: image not absolute: {img}", t.path));
