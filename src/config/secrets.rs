@@ -121,16 +121,9 @@ pub(super) fn read(
             );
         }
     }
-    if let Some(k) = &key {
-        if k.len() < 32 {
-            env_error(
-                "TIDINGS_SECRET_KEY",
-                format!(
-                    "is {} characters long; use at least 32 random characters",
-                    k.len()
-                ),
-            );
-        }
+    if let Some(k) = key.as_ref().filter(|k| k.len() < 32) {
+        let msg = format!("is {} characters long; use at least 32 random characters", k.len());
+        env_error("TIDINGS_SECRET_KEY", msg);
     }
     let from = match &email.from {
         Some(f) if !f.get_ref().contains('@') || f.get_ref().contains(['\r', '\n']) => {

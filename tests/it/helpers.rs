@@ -2,7 +2,7 @@
 //! the library's sample portal served on port 0.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use tidings::app::App;
 use tidings::config::Config;
@@ -117,9 +117,4 @@ pub async fn poll(app: &App, source: &str) -> PollReport {
 /// Installs the rustls provider for clients built in a test.
 pub fn tls() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-/// Reads a file relative to a directory.
-pub fn read(dir: &Path, rel: &str) -> String {
-    std::fs::read_to_string(dir.join(rel)).unwrap_or_default()
 }
