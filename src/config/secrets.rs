@@ -122,7 +122,10 @@ pub(super) fn read(
         }
     }
     if let Some(k) = key.as_ref().filter(|k| k.len() < 32) {
-        let msg = format!("is {} characters long; use at least 32 random characters", k.len());
+        let msg = format!(
+            "is {} characters long; use at least 32 random characters",
+            k.len()
+        );
         env_error("TIDINGS_SECRET_KEY", msg);
     }
     let from = match &email.from {
