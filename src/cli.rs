@@ -48,6 +48,26 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<SourcesAction>,
     },
+    /// Write every feed (plus feeds.opml and index.html) as static files under DIR, at the
+    /// server's paths; tag feeds are named by the raw UTF-8 tag (`feeds/tag/高质量.atom`).
+    Render {
+        /// Output directory (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Serve a built-in sample portal on loopback and run the daemon against it on a
+    /// temporary database: feeds fill within seconds, offline.
+    Demo {
+        /// Listen address of the daemon.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Base articles per region in the sample portal.
+        #[arg(long, default_value_t = 30)]
+        per_region: usize,
+        /// Advance the portal one epoch (new, edited and removed articles) this often, e.g. `2m`.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        advance: Option<std::time::Duration>,
+    },
     /// Configuration commands.
     Config {
         /// `check`

@@ -8,6 +8,8 @@
 //! - [`store`] keeps items and per-source state behind one [`store::Store`] trait (SQLite now).
 //! - [`ingest`] runs one poll of one source: fetch → extract → normalise → store.
 //! - [`schedule`] decides when each source is due (cron or interval, with jitter).
+//! - [`serve`] is the HTTP server: feeds (cached per store version, ETag/304, gzip/br),
+//!   the OPML export, the index and status pages.
 //! - [`portal`] generates a deterministic sample news portal (tests, benchmarks, demo).
 
 pub mod app;
@@ -18,5 +20,6 @@ pub mod ingest;
 pub mod portal;
 pub mod render;
 pub mod schedule;
+pub mod serve;
 pub mod source;
 pub mod store;

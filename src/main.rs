@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use tidings::app::{App, check_source, poll_table, run_daemon, sources_table};
+use tidings::app::{
+    App, DemoOptions, bind, check_source, poll_table, render_site, run_daemon, run_demo, sources_table,
+};
 use tidings::cli::{Cli, Command, ConfigAction, SourcesAction};
 use tidings::config::{Config, load_recipe_file};
 use tokio_util::sync::CancellationToken;
@@ -130,18 +132,46 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", sources_table(&app.config.sources, &states, &inputs));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Render { out } => {
+            let app = App::open(load(&cli)?).await?;
+            let n = render_site(&app, out).await.context("tidings render")?;
+            println!("wrote {n} files to {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run { listen } => {
             let app = App::open(load(&cli)?).await?;
-            let shutdown = CancellationToken::new();
-            let trigger = shutdown.clone();
-            tokio::spawn(async move {
-                wait_for_signal().await;
-                trigger.cancel();
-            });
-            run_daemon(app, *listen, shutdown).await.context("tidings run")?;
+            let shutdown = shutdown_on_signal();
+            let listener = bind(listen.unwrap_or(app.config.server.listen)).await?;
+            run_daemon(app, listener, shutdown).await.context("tidings run")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo {
+            listen,
+            per_region,
+            advance,
+        } => {
+            let opts = DemoOptions {
+                listen: *listen,
+                per_region: *per_region,
+                advance: *advance,
+            };
+            run_demo(opts, shutdown_on_signal())
+                .await
+                .context("tidings demo")?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// A token cancelled by SIGINT or SIGTERM.
+fn shutdown_on_signal() -> CancellationToken {
+    let shutdown = CancellationToken::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        trigger.cancel();
+    });
+    shutdown
 }
 
 async fn wait_for_signal() {

@@ -13,21 +13,22 @@ use tokio_util::task::TaskTracker;
 use super::App;
 use crate::config::Recipe;
 use crate::schedule::jitter;
+use tokio::net::TcpListener;
+
+/// Binds the HTTP listener (port 0 picks a free port).
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}; pick another address with --listen"))
+}
 
 /// Runs until `shutdown` is cancelled: polls every enabled source on its schedule and
-/// serves HTTP. Fails at once if another daemon holds the database.
-pub async fn run_daemon(
-    app: App,
-    listen: Option<SocketAddr>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+/// serves HTTP on `listener`. Fails at once if another daemon holds the database.
+pub async fn run_daemon(app: App, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let _lock = app.store.lock_daemon().await?;
-    let addr = listen.unwrap_or(app.config.server.listen);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}; pick another address with --listen"))?;
     let local = listener.local_addr()?;
-    let router = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok\n" }));
+    let app = with_public_url(app, local);
+    let router = crate::serve::router(app.clone());
     let tasks = TaskTracker::new();
     let stop = shutdown.clone();
     tasks.spawn(async move {
@@ -50,6 +51,20 @@ pub async fn run_daemon(
     tracing::info!("stopping: finishing in-flight polls");
     tasks.wait().await;
     Ok(())
+}
+
+/// Without a configured `public_url`, links are built from the address actually bound
+/// (which differs from the configured one with `--listen` or port 0).
+fn with_public_url(app: App, local: SocketAddr) -> App {
+    if app.config.server.public_url.is_some() {
+        return app;
+    }
+    let mut config = (*app.config).clone();
+    config.server.listen = local;
+    App {
+        config: Arc::new(config),
+        ..app
+    }
 }
 
 /// Polls one source forever: a failing, slow or hanging source only delays itself.

@@ -2,10 +2,14 @@
 
 mod check;
 mod daemon;
+mod demo;
+mod export;
 mod report;
 
 pub use check::{CheckReport, CheckRow, check_source};
-pub use daemon::run_daemon;
+pub use daemon::{bind, run_daemon};
+pub use demo::{DemoOptions, run_demo};
+pub use export::render_site;
 pub use report::{poll_table, sources_table};
 
 use std::sync::Arc;

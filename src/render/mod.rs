@@ -3,9 +3,17 @@
 //! Rendering is deterministic: the same items and [`FeedMeta`] give the same bytes on every
 //! instance and run (no "now"; the feed's time is the greatest item `updated`).
 
+mod atom;
+mod json;
+mod opml;
+mod prepared;
+mod rss;
+mod xml;
+
 use chrono::{DateTime, Utc};
 
 use crate::domain::Item;
+use prepared::Prepared;
 
 /// A feed format, named by its file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -106,9 +114,18 @@ pub fn last_modified(items: &[Item]) -> DateTime<Utc> {
 }
 
 /// Renders `items` (already ordered newest first) in `format`.
+///
+/// Whatever the items contain, the output is well-formed: text loses the characters XML 1.0
+/// forbids, titles and summaries stay plain text (escaped, never markup), and bodies are
+/// sanitized again. Item ids are `urn:tidings:item:{id}` in every format.
 pub fn render(format: Format, meta: &FeedMeta, items: &[Item]) -> Vec<u8> {
-    let _ = (format, meta, items);
-    todo!("render module in progress")
+    let updated = prepared::utc(last_modified(items));
+    let items: Vec<Prepared<'_>> = items.iter().map(Prepared::new).collect();
+    match format {
+        Format::Rss => rss::render(meta, &items, updated),
+        Format::Atom => atom::render(meta, &items, updated),
+        Format::Json => json::render(meta, &items),
+    }
 }
 
 /// One group of feeds in the OPML export.
@@ -134,7 +151,12 @@ pub struct OpmlFeed {
 }
 
 /// OPML 2.0 listing every feed, grouped.
+///
+/// Each group is an outline holding one `type="rss"` outline per feed (`text`, `title`,
+/// `xmlUrl`, `htmlUrl`; RSS feeds also carry `version="RSS2"`).
 pub fn opml(title: &str, groups: &[OpmlGroup]) -> Vec<u8> {
-    let _ = (title, groups);
-    todo!("render module in progress")
+    opml::render(title, groups)
 }
+
+#[cfg(test)]
+mod tests;

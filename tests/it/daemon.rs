@@ -109,3 +109,85 @@ fn wait_timeout(child: &mut std::process::Child, limit: Duration) -> Option<std:
     let _ = child.kill();
     None
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_fills_its_feeds_offline_within_seconds_and_cleans_up() {
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_tidings"))
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .env("TIDINGS_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(demo.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    let mut base = None;
+    while base.is_none() {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "demo exited early: {lines:?}"
+        );
+        if let Some(rest) = line.trim().strip_prefix("listening on ") {
+            base = Some(rest.trim_end_matches('/').to_owned());
+        }
+        lines.push(line);
+    }
+    let base = base.unwrap();
+    let text = lines.concat();
+    assert!(text.contains(&format!("open {base}/")), "{text}");
+    let db = text
+        .lines()
+        .find_map(|l| l.strip_prefix("database: "))
+        .and_then(|l| l.split(' ').next())
+        .map(std::path::PathBuf::from)
+        .expect("database line");
+
+    crate::helpers::tls();
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let mut feed = String::new();
+    while started.elapsed() < Duration::from_secs(15) {
+        feed = client
+            .get(format!("{base}/feeds/region/%E6%99%8B%E4%B8%AD.atom"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if feed.contains("我市经济社会各项事业成绩突出亮点纷呈") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        feed.contains("我市经济社会各项事业成绩突出亮点纷呈"),
+        "seed article not in the 晋中 feed after 15 s"
+    );
+    let parsed = feed_rs::parser::parse(feed.as_bytes()).unwrap();
+    let seed = parsed
+        .entries
+        .iter()
+        .find(|e| e.title.as_ref().unwrap().content.contains("我市经济"))
+        .unwrap();
+    let tags: Vec<&str> = seed.categories.iter().map(|c| c.term.as_str()).collect();
+    for t in ["晋中", "高质量", "我市"] {
+        assert!(tags.contains(&t), "{tags:?}");
+    }
+    // Stable after the first fill.
+    let again = client
+        .get(format!("{base}/feeds/region/jinzhong.atom"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(again, feed);
+
+    Command::new("kill").arg(demo.id().to_string()).status().unwrap();
+    let status = wait_timeout(&mut demo, Duration::from_secs(10));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    assert!(!db.exists(), "temporary database {} left behind", db.display());
+}

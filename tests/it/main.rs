@@ -9,3 +9,5 @@ mod failures;
 mod guards;
 mod helpers;
 mod portal_truth;
+mod readers;
+mod serve;

@@ -19,12 +19,18 @@ fn feedparser_python() -> Option<PathBuf> {
         Some(crate::helpers::repo().join(".venv/bin/python")),
     ];
     for py in candidates.into_iter().flatten() {
-        let ok = Command::new(&py).args(["-c", "import feedparser"]).output().is_ok_and(|o| o.status.success());
+        let ok = Command::new(&py)
+            .args(["-c", "import feedparser"])
+            .output()
+            .is_ok_and(|o| o.status.success());
         if ok {
             return Some(py);
         }
     }
-    assert!(!strict(), "TIDINGS_STRICT=1 but no Python with feedparser: run scripts/test");
+    assert!(
+        !strict(),
+        "TIDINGS_STRICT=1 but no Python with feedparser: run scripts/test"
+    );
     eprintln!("skipping: no Python with feedparser (scripts/test installs it)");
     None
 }
@@ -32,10 +38,21 @@ fn feedparser_python() -> Option<PathBuf> {
 /// Runs feedparser over files; returns its JSON lines, panicking on any bozo feed.
 fn feedparser_check(py: &Path, files: &[PathBuf]) -> Vec<serde_json::Value> {
     let script = crate::helpers::repo().join("tests/support/check_feeds.py");
-    let out = Command::new(py).arg(script).args(files).output().expect("run feedparser");
+    let out = Command::new(py)
+        .arg(script)
+        .args(files)
+        .output()
+        .expect("run feedparser");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "feedparser found bozo feeds:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    stdout.lines().map(|l| serde_json::from_str(l).expect("json line")).collect()
+    assert!(
+        out.status.success(),
+        "feedparser found bozo feeds:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
 }
 
 fn xml_feeds(dir: &Path) -> Vec<PathBuf> {
@@ -60,19 +77,27 @@ async fn every_rss_and_atom_feed_parses_in_feedparser_without_bozo() {
     let Some(py) = feedparser_python() else { return };
     let server = portal(5, 0, Variant::Standard).await;
     let env = TestDir::new(
-        &format!("{FAST_FETCH}{}", source_override("sample-portal", &server.base_url())),
+        &format!(
+            "{FAST_FETCH}{}",
+            source_override("sample-portal", &server.base_url())
+        ),
         &[("sample-portal", shipped("sample-portal"))],
     );
     let app = env.app().await;
     poll(&app, "sample-portal").await;
     let out = tempfile::tempdir().unwrap();
-    tidings::app::render_site(&app, out.path()).await.expect("render --out");
+    tidings::app::render_site(&app, out.path())
+        .await
+        .expect("render --out");
     let files = xml_feeds(out.path());
     // all + 12 regions + every tag + 1 source, two XML formats each.
     assert!(files.len() > 2 * 40, "{} feeds", files.len());
     let lines = feedparser_check(&py, &files);
     assert_eq!(lines.len(), files.len());
-    let all = lines.iter().find(|l| l["feed"].as_str().unwrap().ends_with("all.atom")).unwrap();
+    let all = lines
+        .iter()
+        .find(|l| l["feed"].as_str().unwrap().ends_with("all.atom"))
+        .unwrap();
     assert_eq!(all["entries"], 50);
 }
 
@@ -82,20 +107,33 @@ async fn hostile_site() -> String {
         move || async move { ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body) }
     };
     let mut rss = Vec::new();
-    rss.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"utf-8\"?><rss version=\"2.0\"><channel><title>h</title>");
-    rss.extend_from_slice(b"<item><title>A ]]&gt; B &amp; &lt;script&gt;alert(1)&lt;/script&gt; \xF0\x9F\x93\xB0</title>");
-    rss.extend_from_slice(b"<link>/a.html</link><guid>h-1</guid><pubDate>Wed, 23 Feb 2022 10:43:56 +0800</pubDate>");
-    rss.extend_from_slice(b"<description><![CDATA[<p>x ]]]]><![CDATA[> y</p><script>alert(2)</script>]]></description></item>");
+    rss.extend_from_slice(
+        b"<?xml version=\"1.0\" encoding=\"utf-8\"?><rss version=\"2.0\"><channel><title>h</title>",
+    );
+    rss.extend_from_slice(
+        b"<item><title>A ]]&gt; B &amp; &lt;script&gt;alert(1)&lt;/script&gt; \xF0\x9F\x93\xB0</title>",
+    );
+    rss.extend_from_slice(
+        b"<link>/a.html</link><guid>h-1</guid><pubDate>Wed, 23 Feb 2022 10:43:56 +0800</pubDate>",
+    );
+    rss.extend_from_slice(
+        b"<description><![CDATA[<p>x ]]]]><![CDATA[> y</p><script>alert(2)</script>]]></description></item>",
+    );
     rss.extend_from_slice(b"<item><title>bad \xFF\xFE bytes</title><link>/b.html</link><guid>h-2</guid>");
     rss.extend_from_slice(b"<pubDate>Wed, 23 Feb 2022 11:43:56 +0800</pubDate></item></channel></rss>");
     let rss: &'static [u8] = Box::leak(rss.into_boxed_slice());
     let a: &'static [u8] = b"<html><body><div class=\"t\">Ctl \x01 \x0b and \xEF\xBF\xBE ]]> end</div><div class=\"b\"><p>body ]]> here</p><script>alert(3)</script><img src=x onerror=alert(4)><a href=\"javascript:alert(5)\">j</a></div></body></html>";
     let b: &'static [u8] = b"<html><body><div class=\"t\">invalid \xC3\x28 utf8 \xFF</div><div class=\"b\"><p>ok</p></div></body></html>";
     let app = axum::Router::new()
-        .route("/feed.xml", get(move || async move { ([(header::CONTENT_TYPE, "application/rss+xml")], rss) }))
+        .route(
+            "/feed.xml",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/rss+xml")], rss) }),
+        )
         .route("/a.html", get(page(a)))
         .route("/b.html", get(page(b)));
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     url
@@ -117,7 +155,9 @@ async fn hostile_source_content_still_gives_clean_feeds() {
     let report = poll(&env_app, "hostile").await;
     assert_eq!(report.new.len(), 2, "{report:?}");
     let out = tempfile::tempdir().unwrap();
-    tidings::app::render_site(&env_app, out.path()).await.expect("render --out");
+    tidings::app::render_site(&env_app, out.path())
+        .await
+        .expect("render --out");
     let files = xml_feeds(out.path());
     let mut all_bytes = Vec::new();
     for f in &files {
@@ -145,7 +185,10 @@ fn chromium() -> Option<PathBuf> {
             }
         }
     }
-    assert!(!strict(), "TIDINGS_STRICT=1 but chromium is not installed: run scripts/test");
+    assert!(
+        !strict(),
+        "TIDINGS_STRICT=1 but chromium is not installed: run scripts/test"
+    );
     eprintln!("skipping: chromium not installed (scripts/test installs it)");
     None
 }
@@ -174,12 +217,17 @@ async fn index_and_status_pages_render_in_headless_chromium() {
     let Some(chrome) = chromium() else { return };
     let server = portal(3, 0, Variant::Standard).await;
     let env = TestDir::new(
-        &format!("{FAST_FETCH}{}", source_override("sample-portal", &server.base_url())),
+        &format!(
+            "{FAST_FETCH}{}",
+            source_override("sample-portal", &server.base_url())
+        ),
         &[("sample-portal", shipped("sample-portal"))],
     );
     let app = env.app().await;
     poll(&app, "sample-portal").await;
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let router = tidings::serve::router(app.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
@@ -188,21 +236,44 @@ async fn index_and_status_pages_render_in_headless_chromium() {
 
     let dom = headless(&chrome, profile.path(), &["--dump-dom", &format!("{base}/")]);
     let dom = String::from_utf8_lossy(&dom.stdout);
-    for name in ["晋中", "太原", "吕梁", "山西", "高质量", "sample-portal", "/feeds/region/jinzhong.atom"] {
+    for name in [
+        "晋中",
+        "太原",
+        "吕梁",
+        "山西",
+        "高质量",
+        "sample-portal",
+        "/feeds/region/jinzhong.atom",
+    ] {
         assert!(dom.contains(name), "index page lacks {name}:\n{dom:.2000}");
     }
-    let dom = headless(&chrome, profile.path(), &["--dump-dom", &format!("{base}/status")]);
+    let dom = headless(
+        &chrome,
+        profile.path(),
+        &["--dump-dom", &format!("{base}/status")],
+    );
     let dom = String::from_utf8_lossy(&dom.stdout);
-    assert!(dom.contains("sample-portal"), "status page lacks the source:\n{dom:.2000}");
+    assert!(
+        dom.contains("sample-portal"),
+        "status page lacks the source:\n{dom:.2000}"
+    );
 
     for (page, file) in [("/", "index.png"), ("/status", "status.png")] {
         let shot = artifacts.join(file);
         let out = headless(
             &chrome,
             profile.path(),
-            &["--window-size=1280,1600", &format!("--screenshot={}", shot.display()), &format!("{base}{page}")],
+            &[
+                "--window-size=1280,1600",
+                &format!("--screenshot={}", shot.display()),
+                &format!("{base}{page}"),
+            ],
         );
-        assert!(shot.is_file(), "no screenshot: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            shot.is_file(),
+            "no screenshot: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         eprintln!("screenshot: {}", shot.display());
     }
 }
