@@ -24,10 +24,10 @@ pub struct RegionRef {
     pub known: bool,
 }
 
-/// The configured regions, looked up by slug, name or alias.
+/// The configured regions, looked up by slug, name or alias. Cloning is cheap (shared).
 #[derive(Debug, Clone, Default)]
 pub struct RegionTable {
-    regions: Vec<Region>,
+    regions: std::sync::Arc<[Region]>,
 }
 
 /// Shanxi's 11 cities plus the province itself: the built-in default table.
@@ -49,7 +49,9 @@ const SHANXI: [(&str, &str); 12] = [
 impl RegionTable {
     /// A table of the given regions.
     pub fn new(regions: Vec<Region>) -> Self {
-        Self { regions }
+        Self {
+            regions: regions.into(),
+        }
     }
 
     /// Shanxi's 11 cities (aliases `X市`) plus `shanxi` (`山西`, `山西省`).

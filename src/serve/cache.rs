@@ -35,6 +35,9 @@ struct Generation {
     version: i64,
     catalog: Slot<Catalog>,
     entries: HashMap<String, Slot<Rendered>>,
+    /// Documents by the request's raw path and query, so a repeated request skips name
+    /// resolution entirely.
+    by_uri: HashMap<String, Arc<Rendered>>,
 }
 
 impl FeedCache {
@@ -99,6 +102,23 @@ impl FeedCache {
         slot.get_or_try_init(|| async { render.await.map(Arc::new) })
             .await
             .cloned()
+    }
+
+    /// The document a request with this raw path and query got at `version`, if any.
+    pub fn by_uri(&self, version: i64, uri: &str) -> Option<Arc<Rendered>> {
+        self.with_generation(version, |g| g.by_uri.get(uri).cloned())
+            .flatten()
+    }
+
+    /// Remembers which document a raw path and query resolved to at `version`.
+    pub fn remember_uri(&self, version: i64, uri: &str, doc: &Arc<Rendered>) {
+        let max = self.max_entries;
+        self.with_generation(version, |g| {
+            if g.by_uri.len() >= max {
+                g.by_uri.clear();
+            }
+            g.by_uri.insert(uri.to_owned(), doc.clone());
+        });
     }
 
     /// Documents held now (for tests and metrics).

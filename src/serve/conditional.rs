@@ -30,19 +30,40 @@ pub struct Rendered {
     pub last_modified: DateTime<Utc>,
     /// `Content-Type`, with charset.
     pub content_type: &'static str,
+    /// Header values computed once: strong tag, weak tag, `Last-Modified`, `Content-Type`.
+    values: HeaderValues,
     gzip: OnceCell<Option<Bytes>>,
     br: OnceCell<Option<Bytes>>,
+}
+
+/// Response header values of a document, built once instead of on every request.
+#[derive(Debug)]
+struct HeaderValues {
+    strong: HeaderValue,
+    weak: HeaderValue,
+    last_modified: HeaderValue,
+    content_type: HeaderValue,
 }
 
 impl Rendered {
     /// Wraps rendered bytes, computing the entity tag.
     pub fn new(bytes: Vec<u8>, last_modified: DateTime<Utc>, content_type: &'static str) -> Rendered {
         let etag = etag_of(&bytes);
+        // Hex digits, an HTTP date and our own content-type constants are always valid
+        // header values.
+        let value = |s: &str| HeaderValue::from_str(s).expect("ASCII header value");
+        let values = HeaderValues {
+            strong: value(&etag),
+            weak: value(&format!("W/{etag}")),
+            last_modified: value(&http_date(last_modified)),
+            content_type: value(content_type),
+        };
         Rendered {
             bytes: Bytes::from(bytes),
             etag,
             last_modified,
             content_type,
+            values,
             gzip: OnceCell::new(),
             br: OnceCell::new(),
         }
@@ -78,39 +99,33 @@ impl Rendered {
     /// copy is current, else 200 with the best encoding the client accepts.
     pub async fn respond(&self, request: &HeaderMap) -> Response {
         let wanted = negotiate(request.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()));
+        let values = &self.values;
+        let mut headers = HeaderMap::with_capacity(6);
+        let etag = if wanted == Encoding::Identity {
+            &values.strong
+        } else {
+            &values.weak
+        };
+        headers.insert(header::ETAG, etag.clone());
+        headers.insert(header::LAST_MODIFIED, values.last_modified.clone());
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL));
+        headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        // A 304 needs no body, so the compressed variant is not even looked up.
+        if not_modified(request, &self.etag, self.last_modified) {
+            return (StatusCode::NOT_MODIFIED, headers).into_response();
+        }
         let (encoding, body) = match self.encoded(wanted).await {
             Some(body) => (wanted, body),
             None => (Encoding::Identity, self.bytes.clone()),
         };
-        let etag = match encoding {
-            Encoding::Identity => self.etag.clone(),
-            _ => format!("W/{}", self.etag),
-        };
-        let mut headers = HeaderMap::new();
-        put(&mut headers, header::ETAG, &etag);
-        put(
-            &mut headers,
-            header::LAST_MODIFIED,
-            &http_date(self.last_modified),
-        );
-        put(&mut headers, header::CACHE_CONTROL, CACHE_CONTROL);
-        put(&mut headers, header::VARY, "Accept-Encoding");
-        if not_modified(request, &self.etag, self.last_modified) {
-            return (StatusCode::NOT_MODIFIED, headers).into_response();
+        if encoding != wanted {
+            headers.insert(header::ETAG, values.strong.clone());
         }
-        put(&mut headers, header::CONTENT_TYPE, self.content_type);
+        headers.insert(header::CONTENT_TYPE, values.content_type.clone());
         if let Some(name) = encoding.header() {
-            put(&mut headers, header::CONTENT_ENCODING, name);
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(name));
         }
         (StatusCode::OK, headers, Body::from(body)).into_response()
-    }
-}
-
-fn put(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
-    // Every value put here is ASCII built by this module; a failure would be a bug, and
-    // leaving the header out is the safe answer.
-    if let Ok(v) = HeaderValue::from_str(value) {
-        headers.insert(name, v);
     }
 }
 

@@ -8,7 +8,7 @@
 //! after the public URL, the feed's self link, so every spelling serves identical bytes.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 
 use super::conditional::Rendered;
@@ -218,33 +218,41 @@ fn split_file(file: &str) -> Result<(&str, Format), ServeError> {
 /// `GET /feeds/{file}` (only `all.{ext}` exists).
 pub(super) async fn top(
     State(state): State<ServeState>,
+    uri: Uri,
     Path(file): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ServeError> {
-    serve(&state, None, &file, query.as_deref(), &headers).await
+    serve(&state, &uri, None, &file, query.as_deref(), &headers).await
 }
 
 /// `GET /feeds/{section}/{file}`.
 pub(super) async fn nested(
     State(state): State<ServeState>,
+    uri: Uri,
     Path((section, file)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ServeError> {
-    serve(&state, Some(&section), &file, query.as_deref(), &headers).await
+    serve(&state, &uri, Some(&section), &file, query.as_deref(), &headers).await
 }
 
 async fn serve(
     state: &ServeState,
+    uri: &Uri,
     section: Option<&str>,
     file: &str,
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<Response, ServeError> {
+    let version = state.version().await?;
+    let raw = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+    // A request seen before at this version: no parsing, no name resolution.
+    if let Some(doc) = state.cache.by_uri(version, raw) {
+        return Ok(doc.respond(headers).await);
+    }
     let (name, format) = split_file(file)?;
     let params = Params::parse(query)?;
-    let version = state.app.store.feed_version().await?;
     let catalog = state.catalog(version).await?;
     let spec = resolve(&catalog, section, name, &params)?;
     let key = spec.key(format);
@@ -252,6 +260,7 @@ async fn serve(
         .cache
         .document(version, &key, build(&state.app, &spec, format))
         .await?;
+    state.cache.remember_uri(version, raw, &doc);
     Ok(doc.respond(headers).await)
 }
 

@@ -22,6 +22,7 @@ mod opml;
 pub mod pages;
 mod query;
 pub mod status;
+mod version;
 
 pub use cache::{FeedCache, MAX_ENTRIES};
 pub use catalog::{Catalog, RegionEntry, SourceEntry};
@@ -31,6 +32,7 @@ pub use opml::opml_document;
 pub use pages::index_document;
 pub use query::{DEFAULT_LIMIT, Filter, MAX_LIMIT, Params, RegionKey};
 pub use status::{StatusReport, status_report};
+pub use version::{REFRESH, VersionWatch};
 
 use std::sync::Arc;
 
@@ -96,6 +98,8 @@ pub struct ServeState {
     pub app: App,
     /// Rendered documents of the current store version.
     pub cache: Arc<FeedCache>,
+    /// The store version, re-read at most every [`REFRESH`].
+    pub version: Arc<VersionWatch>,
 }
 
 impl ServeState {
@@ -104,7 +108,13 @@ impl ServeState {
         ServeState {
             app,
             cache: Arc::new(FeedCache::new(MAX_ENTRIES)),
+            version: Arc::new(VersionWatch::default()),
         }
+    }
+
+    /// The store version (cached for at most [`REFRESH`]).
+    pub async fn version(&self) -> Result<i64, StoreError> {
+        self.version.get(self.app.store.as_ref()).await
     }
 
     /// The catalog at `version`, loaded once per version.
@@ -120,16 +130,20 @@ pub fn router(app: App) -> Router {
 
 /// The routes over a given state (tests use it to look at the cache).
 pub fn router_with(state: ServeState) -> Router {
-    Router::new()
-        .route("/", get(pages::index))
+    // Feeds, `/` and the OPML compress themselves (cached variants); only the status pages
+    // go through the compression layer.
+    let status_pages = Router::new()
         .route("/status", get(status::status))
         .route("/status.json", get(status::status_json))
+        .layer(CompressionLayer::new());
+    Router::new()
+        .route("/", get(pages::index))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/feeds.opml", get(opml::handler))
         .route("/feeds/{file}", get(feeds::top))
         .route("/feeds/{section}/{file}", get(feeds::nested))
+        .merge(status_pages)
         .fallback(not_found)
-        .layer(CompressionLayer::new())
         .with_state(state)
 }
 

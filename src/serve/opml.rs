@@ -53,7 +53,7 @@ pub(super) async fn handler(
     State(state): State<ServeState>,
     headers: HeaderMap,
 ) -> Result<Response, ServeError> {
-    let version = state.app.store.feed_version().await?;
+    let version = state.version().await?;
     let catalog = state.catalog(version).await?;
     let doc = state
         .cache
