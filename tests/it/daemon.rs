@@ -77,6 +77,20 @@ async fn a_second_run_on_the_same_database_refuses_while_poll_still_works() {
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(err.contains("another `tidings run` is already using"), "{err}");
 
+    crate::helpers::tls();
+    let feed_url = format!("http://{addr}/feeds/all.atom");
+    let before = reqwest::get(&feed_url).await.unwrap().text().await.unwrap();
+
+    // A `tidings poll` in another process stores new articles: the daemon serves them
+    // within a second, newest first.
+    crate::helpers::swap(&server, 2, 1, Variant::Standard);
+    let truth = crate::helpers::truth(&server, 2, 1, Variant::Standard);
+    let newest = truth
+        .articles
+        .iter()
+        .chain(&truth.feed_pages)
+        .max_by_key(|a| a.published)
+        .unwrap();
     let polled = Command::new(bin)
         .args(["--config", cfg.to_str().unwrap(), "poll"])
         .output()
@@ -88,8 +102,19 @@ async fn a_second_run_on_the_same_database_refuses_while_poll_still_works() {
     );
     let out = String::from_utf8_lossy(&polled.stdout);
     assert!(out.contains("sample-portal"), "{out}");
+    let started = std::time::Instant::now();
+    let after = loop {
+        let text = reqwest::get(&feed_url).await.unwrap().text().await.unwrap();
+        if text != before || started.elapsed() > Duration::from_secs(1) {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_ne!(after, before, "the served feed did not change within a second");
+    let parsed = feed_rs::parser::parse(after.as_bytes()).unwrap();
+    let first_title = &parsed.entries[0].title.as_ref().unwrap().content;
+    assert_eq!(first_title, &newest.title);
 
-    crate::helpers::tls();
     let health = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
     // SIGTERM stops it cleanly.
