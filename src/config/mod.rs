@@ -171,14 +171,8 @@ impl Config {
     /// Like [`Config::load`] with an explicit environment (for tests).
     pub fn load_with_env(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
         let mut errors = Vec::new();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError {
-                file: Some(path.to_owned()),
-                line: 0,
-                key: "(file)".into(),
-                message: format!("cannot read: {e}; pass --config PATH or set TIDINGS_CONFIG"),
-            }])
-        })?;
+        let text = read_file(path, "; pass --config PATH or set TIDINGS_CONFIG")
+            .map_err(|e| ConfigErrors(vec![e]))?;
         let config = parse(path, &text, env, &mut errors);
         match config {
             Some(c) if errors.is_empty() => Ok(c),
@@ -399,15 +393,10 @@ fn load_recipes(
     files.sort();
     let mut recipes = Vec::new();
     for file in files {
-        let text = match std::fs::read_to_string(&file) {
+        let text = match read_file(&file, "") {
             Ok(t) => t,
             Err(e) => {
-                errors.push(ConfigError {
-                    file: Some(file.clone()),
-                    line: 0,
-                    key: "(file)".into(),
-                    message: format!("cannot read: {e}"),
-                });
+                errors.push(e);
                 continue;
             }
         };
@@ -424,6 +413,16 @@ fn load_recipes(
     recipes
 }
 
+/// Reads a configuration or recipe file; the error names the file (and `hint` says what to do).
+fn read_file(path: &Path, hint: &str) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: Some(path.to_owned()),
+        line: 0,
+        key: "(file)".into(),
+        message: format!("cannot read: {e}{hint}"),
+    })
+}
+
 /// Parses one recipe file on its own (for `tidings check FILE`), with default settings.
 pub fn load_recipe_file(
     path: &Path,
@@ -431,14 +430,7 @@ pub fn load_recipe_file(
     allow_private: bool,
 ) -> Result<Recipe, ConfigErrors> {
     let mut errors = Vec::new();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigErrors(vec![ConfigError {
-            file: Some(path.to_owned()),
-            line: 0,
-            key: "(file)".into(),
-            message: format!("cannot read: {e}"),
-        }])
-    })?;
+    let text = read_file(path, "").map_err(|e| ConfigErrors(vec![e]))?;
     let mut doc = Doc::new(path, &text, &mut errors);
     let recipe = recipe::parse_recipe(
         path,

@@ -257,32 +257,18 @@ impl Store for SqliteStore {
         for w in &poll.writes {
             let a = &w.article;
             let hash = a.content_hash();
-            let published = a.published.map(|p| p.to_rfc3339());
-            let published_at = a.published.map(|p| ts(p.with_timezone(&Utc)));
-            let region = a.region.as_ref();
-            let inserted = sqlx::query(
-                "INSERT INTO items (id, source, url, guid, title, author, region_slug, region_name,
-                   region_known, published, published_at, pub_day, tags, summary, body_html, images,
-                   comments, content_hash, listing_hash, baseline, created_at, updated_at, fetched_at, seen_at)
-                 VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-                 ON CONFLICT (id) DO NOTHING",
+            let inserted = bind_article(
+                sqlx::query(
+                    "INSERT INTO items (url, guid, title, author, region_slug, region_name, region_known,
+                       published, published_at, pub_day, tags, summary, body_html, images, id, source,
+                       comments, content_hash, listing_hash, baseline, created_at, updated_at, fetched_at, seen_at)
+                     VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                     ON CONFLICT (id) DO NOTHING",
+                ),
+                a,
             )
             .bind(&w.id)
             .bind(&poll.source)
-            .bind(&a.url)
-            .bind(&a.guid)
-            .bind(&a.title)
-            .bind(&a.author)
-            .bind(region.map(|r| &r.slug))
-            .bind(region.map(|r| &r.name))
-            .bind(region.is_some_and(|r| r.known))
-            .bind(&published)
-            .bind(&published_at)
-            .bind(pub_day(a))
-            .bind(json_list(&a.tags))
-            .bind(&a.summary)
-            .bind(&a.body_html)
-            .bind(json_list(&a.images))
             .bind(a.comments.map(i64::from))
             .bind(&hash)
             .bind(&w.listing_hash)
@@ -298,26 +284,15 @@ impl Store for SqliteStore {
             if inserted {
                 out.new.push(w.id.clone());
             } else {
-                let changed = sqlx::query(
-                    "UPDATE items SET url = ?, guid = ?, title = ?, author = ?, region_slug = ?,
-                       region_name = ?, region_known = ?, published = ?, published_at = ?, pub_day = ?,
-                       tags = ?, summary = ?, body_html = ?, images = ?, content_hash = ?, updated_at = ?
-                     WHERE id = ? AND content_hash <> ?",
+                let changed = bind_article(
+                    sqlx::query(
+                        "UPDATE items SET url = ?, guid = ?, title = ?, author = ?, region_slug = ?,
+                           region_name = ?, region_known = ?, published = ?, published_at = ?, pub_day = ?,
+                           tags = ?, summary = ?, body_html = ?, images = ?, content_hash = ?, updated_at = ?
+                         WHERE id = ? AND content_hash <> ?",
+                    ),
+                    a,
                 )
-                .bind(&a.url)
-                .bind(&a.guid)
-                .bind(&a.title)
-                .bind(&a.author)
-                .bind(region.map(|r| &r.slug))
-                .bind(region.map(|r| &r.name))
-                .bind(region.is_some_and(|r| r.known))
-                .bind(&published)
-                .bind(&published_at)
-                .bind(pub_day(a))
-                .bind(json_list(&a.tags))
-                .bind(&a.summary)
-                .bind(&a.body_html)
-                .bind(json_list(&a.images))
                 .bind(&hash)
                 .bind(&now)
                 .bind(&w.id)
@@ -596,6 +571,28 @@ impl Store for SqliteStore {
             Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Io(e)),
         }
     }
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+/// Binds the article's columns, in this order: url, guid, title, author, region_slug,
+/// region_name, region_known, published, published_at, pub_day, tags, summary, body_html, images.
+fn bind_article<'q>(q: SqliteQuery<'q>, a: &'q Article) -> SqliteQuery<'q> {
+    let region = a.region.as_ref();
+    q.bind(&a.url)
+        .bind(&a.guid)
+        .bind(&a.title)
+        .bind(&a.author)
+        .bind(region.map(|r| &r.slug))
+        .bind(region.map(|r| &r.name))
+        .bind(region.is_some_and(|r| r.known))
+        .bind(a.published.map(|p| p.to_rfc3339()))
+        .bind(a.published.map(|p| ts(p.with_timezone(&Utc))))
+        .bind(pub_day(a))
+        .bind(json_list(&a.tags))
+        .bind(&a.summary)
+        .bind(&a.body_html)
+        .bind(json_list(&a.images))
 }
 
 fn facet(r: &sqlx::sqlite::SqliteRow) -> Result<Facet, StoreError> {

@@ -4,7 +4,7 @@ use std::process::{Command, Output};
 
 use tidings::portal::Variant;
 
-use crate::helpers::{FAST_FETCH, TestDir, portal, shipped, source_override};
+use crate::helpers::{FAST_FETCH, TestDir, portal, sample_portal_env, shipped, source_override};
 
 fn tidings(env: &TestDir, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tidings"))
@@ -66,13 +66,7 @@ async fn check_prints_what_a_recipe_extracts_and_flags_empty_fields() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poll_prints_counts_and_sources_prints_state() {
     let server = portal(2, 0, Variant::Standard).await;
-    let env = TestDir::new(
-        &format!(
-            "{FAST_FETCH}{}",
-            source_override("sample-portal", &server.base_url())
-        ),
-        &[("sample-portal", shipped("sample-portal"))],
-    );
+    let env = sample_portal_env(&server);
     let out = tidings(&env, &["poll"]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));

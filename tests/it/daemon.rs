@@ -7,18 +7,12 @@ use std::time::Duration;
 
 use tidings::portal::Variant;
 
-use crate::helpers::{FAST_FETCH, TestDir, portal, shipped, source_override};
+use crate::helpers::{portal, sample_portal_env};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_run_on_the_same_database_refuses_while_poll_still_works() {
     let server = portal(2, 0, Variant::Standard).await;
-    let env = TestDir::new(
-        &format!(
-            "{FAST_FETCH}{}",
-            source_override("sample-portal", &server.base_url())
-        ),
-        &[("sample-portal", shipped("sample-portal"))],
-    );
+    let env = sample_portal_env(&server);
     let bin = env!("CARGO_BIN_EXE_tidings");
     let cfg = env.config_path();
     let mut first = Command::new(bin)

@@ -2,17 +2,11 @@
 
 use tidings::portal::Variant;
 
-use crate::helpers::{FAST_FETCH, TestDir, poll, portal, shipped, source_override, swap};
+use crate::helpers::{TestDir, poll, portal, sample_portal_env, swap};
 
 async fn setup() -> (tidings::portal::PortalServer, TestDir) {
     let server = portal(4, 0, Variant::Standard).await;
-    let env = TestDir::new(
-        &format!(
-            "{FAST_FETCH}{}",
-            source_override("sample-portal", &server.base_url())
-        ),
-        &[("sample-portal", shipped("sample-portal"))],
-    );
+    let env = sample_portal_env(&server);
     (server, env)
 }
 

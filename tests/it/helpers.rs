@@ -67,6 +67,17 @@ pub fn source_override(source: &str, origin: &str) -> String {
     format!("[sources.{source}]\norigin = \"{origin}\"\nallow_private = true\n")
 }
 
+/// A config directory with the shipped `sample-portal` recipe pointed at `server`.
+pub fn sample_portal_env(server: &PortalServer) -> TestDir {
+    TestDir::new(
+        &format!(
+            "{FAST_FETCH}{}",
+            source_override("sample-portal", &server.base_url())
+        ),
+        &[("sample-portal", shipped("sample-portal"))],
+    )
+}
+
 /// Serves a generated portal on 127.0.0.1:0.
 pub async fn portal(per_region: usize, epoch: u32, variant: Variant) -> PortalServer {
     let params = PortalParams {

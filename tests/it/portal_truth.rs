@@ -6,7 +6,9 @@ use std::collections::{BTreeSet, HashMap};
 use tidings::domain::Item;
 use tidings::portal::{ArticleTruth, Truth, Variant};
 
-use crate::helpers::{FAST_FETCH, TestDir, poll, portal, shipped, source_override, swap, truth};
+use crate::helpers::{
+    FAST_FETCH, TestDir, poll, portal, sample_portal_env, shipped, source_override, swap, truth,
+};
 
 /// Compares one stored item with its ground truth; returns the mismatches.
 pub fn compare(item: &Item, t: &ArticleTruth) -> Vec<String> {
@@ -92,13 +94,7 @@ pub fn assert_matches_truth(items: &[Item], truth: &Truth, with_feeds: bool) {
 async fn sample_portal_recipe_extracts_every_article_of_all_11_regions() {
     let server = portal(6, 0, Variant::Standard).await;
     let truth = truth(&server, 6, 0, Variant::Standard);
-    let env = TestDir::new(
-        &format!(
-            "{FAST_FETCH}{}",
-            source_override("sample-portal", &server.base_url())
-        ),
-        &[("sample-portal", shipped("sample-portal"))],
-    );
+    let env = sample_portal_env(&server);
     let app = env.app().await;
     let report = poll(&app, "sample-portal").await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
@@ -154,13 +150,7 @@ async fn shanxidayuan_recipe_splits_the_meta_line_with_named_groups() {
 #[tokio::test]
 async fn epochs_report_exactly_the_new_and_the_edited_articles_once() {
     let server = portal(5, 0, Variant::Standard).await;
-    let env = TestDir::new(
-        &format!(
-            "{FAST_FETCH}{}",
-            source_override("sample-portal", &server.base_url())
-        ),
-        &[("sample-portal", shipped("sample-portal"))],
-    );
+    let env = sample_portal_env(&server);
     let app = env.app().await;
     let first = poll(&app, "sample-portal").await;
     assert!(first.baseline && first.errors.is_empty());

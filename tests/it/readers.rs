@@ -10,7 +10,7 @@ use axum::routing::get;
 use tidings::app::App;
 use tidings::portal::Variant;
 
-use crate::helpers::{FAST_FETCH, TestDir, poll, portal, shipped, source_override, strict};
+use crate::helpers::{TestDir, poll, portal, sample_portal_env, strict};
 
 /// The Python with feedparser (`TIDINGS_PYTHON`, or `.venv/bin/python`), if any.
 fn feedparser_python() -> Option<PathBuf> {
@@ -76,13 +76,7 @@ fn xml_feeds(dir: &Path) -> Vec<PathBuf> {
 async fn every_rss_and_atom_feed_parses_in_feedparser_without_bozo() {
     let Some(py) = feedparser_python() else { return };
     let server = portal(5, 0, Variant::Standard).await;
-    let env = TestDir::new(
-        &format!(
-            "{FAST_FETCH}{}",
-            source_override("sample-portal", &server.base_url())
-        ),
-        &[("sample-portal", shipped("sample-portal"))],
-    );
+    let env = sample_portal_env(&server);
     let app = env.app().await;
     poll(&app, "sample-portal").await;
     let out = tempfile::tempdir().unwrap();
@@ -216,13 +210,7 @@ fn headless(chrome: &Path, profile: &Path, args: &[&str]) -> std::process::Outpu
 async fn index_and_status_pages_render_in_headless_chromium() {
     let Some(chrome) = chromium() else { return };
     let server = portal(3, 0, Variant::Standard).await;
-    let env = TestDir::new(
-        &format!(
-            "{FAST_FETCH}{}",
-            source_override("sample-portal", &server.base_url())
-        ),
-        &[("sample-portal", shipped("sample-portal"))],
-    );
+    let env = sample_portal_env(&server);
     let app = env.app().await;
     poll(&app, "sample-portal").await;
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
