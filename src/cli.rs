@@ -68,6 +68,37 @@ pub enum Command {
         #[arg(long, value_parser = humantime::parse_duration)]
         advance: Option<std::time::Duration>,
     },
+    /// Send every due delivery now, then exit.
+    Deliver,
+    /// Subscribe a Telegram chat (or a forum topic of it) to regions and tags.
+    Subscribe {
+        /// The chat id (`-100…` for groups and channels).
+        #[arg(long, allow_hyphen_values = true)]
+        telegram: i64,
+        /// Forum topic (`message_thread_id`).
+        #[arg(long)]
+        thread: Option<i64>,
+        /// A region (slug, name or alias); repeatable.
+        #[arg(long)]
+        region: Vec<String>,
+        /// A tag; repeatable.
+        #[arg(long)]
+        tag: Vec<String>,
+        /// A topic such as `晋中+高质量` (region AND tag) or `tag:晋中`; repeatable.
+        #[arg(long)]
+        topic: Vec<String>,
+    },
+    /// Remove a Telegram chat's subscription and its queued deliveries.
+    Unsubscribe {
+        /// The chat id.
+        #[arg(long, allow_hyphen_values = true)]
+        telegram: i64,
+        /// Forum topic.
+        #[arg(long)]
+        thread: Option<i64>,
+    },
+    /// List recipients with their topics and delivery counts, and the queue.
+    Subscriptions,
     /// Configuration commands.
     Config {
         /// `check`

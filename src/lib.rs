@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod ingest;
+pub mod notify;
 pub mod portal;
 pub mod render;
 pub mod schedule;

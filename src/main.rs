@@ -145,6 +145,52 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             run_daemon(app, listener, shutdown).await.context("tidings run")?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Deliver => {
+            let app = App::open(load(&cli)?).await?;
+            let report = app.outbox()?.deliver_due().await?;
+            println!(
+                "sent {}, retried later {}, failed {}, recipients deactivated {}",
+                report.sent, report.retried, report.failed, report.deactivated
+            );
+            Ok(if report.failed > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Subscribe {
+            telegram,
+            thread,
+            region,
+            tag,
+            topic,
+        } => {
+            let app = App::open(load(&cli)?).await?;
+            let topics = app
+                .subscribe_telegram(*telegram, *thread, region, tag, topic)
+                .await?;
+            let shown: Vec<String> = topics
+                .iter()
+                .map(|t| tidings::notify::topics::show_topic(t, &app.config.regions))
+                .collect();
+            println!("telegram {telegram}: subscribed to {}", shown.join(" "));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Unsubscribe { telegram, thread } => {
+            let app = App::open(load(&cli)?).await?;
+            let removed = app
+                .store
+                .remove_recipient("telegram", &telegram.to_string(), thread.unwrap_or(0))
+                .await?;
+            anyhow::ensure!(removed, "telegram {telegram} has no subscription");
+            println!("telegram {telegram}: unsubscribed");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Subscriptions => {
+            let app = App::open(load(&cli)?).await?;
+            print!("{}", app.subscriptions_table().await?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo {
             listen,
             per_region,

@@ -46,6 +46,7 @@ pub async fn run_daemon(app: App, listener: TcpListener, shutdown: CancellationT
         tasks.spawn(source_loop(app.clone(), recipe, slots.clone(), shutdown.clone()));
     }
     tasks.spawn(prune_loop(app.clone(), shutdown.clone()));
+    tasks.spawn(app.outbox()?.run(shutdown.clone()));
     tasks.close();
     shutdown.cancelled().await;
     tracing::info!("stopping: finishing in-flight polls");

@@ -2,9 +2,11 @@
 
 mod check;
 mod daemon;
+mod deliver;
 mod demo;
 mod export;
 mod report;
+mod subscriptions;
 
 pub use check::{CheckReport, CheckRow, check_source};
 pub use daemon::{bind, run_daemon};
@@ -39,7 +41,9 @@ impl App {
         let store = store::open(&config.storage.url)
             .await
             .with_context(|| format!("opening storage {}", config.storage.url))?;
-        Self::with_store(config, store)
+        let app = Self::with_store(config, store)?;
+        app.sync_channels().await?;
+        Ok(app)
     }
 
     /// Builds the application on an already opened store.
@@ -49,6 +53,7 @@ impl App {
             fetcher,
             store: store.clone(),
             regions: config.regions.clone(),
+            baseline_push: config.poll.baseline_push,
         };
         Ok(App {
             config: Arc::new(config),

@@ -50,6 +50,30 @@ pub struct Config {
     pub sources: Vec<Recipe>,
     /// Secrets from the environment and the features they turn on.
     pub secrets: Secrets,
+    /// Telegram delivery settings.
+    pub telegram: TelegramSettings,
+}
+
+/// `[telegram]` besides its secret.
+#[derive(Debug, Clone)]
+pub struct TelegramSettings {
+    /// Show link previews.
+    pub link_preview: bool,
+    /// Flood limits.
+    pub limits: crate::notify::flood::Limits,
+    /// Configured chats and channels with their topics.
+    pub channels: Vec<ChannelConfig>,
+}
+
+/// One `[[telegram.channels]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelConfig {
+    /// Chat id.
+    pub chat_id: i64,
+    /// Forum topic, 0 for none.
+    pub thread_id: i64,
+    /// Topics.
+    pub topics: Vec<crate::store::Topic>,
 }
 
 /// `[server]`.
@@ -261,6 +285,7 @@ fn parse(
         None => Some("*/15 * * * *".to_owned()),
     };
     let secrets = secrets::read(&raw.telegram, &raw.email, env, &mut doc);
+    let per_chat = dur(&mut doc, &raw.telegram.per_chat, "telegram.per_chat", "1s");
     let allow_private = raw.fetch.allow_private.unwrap_or(false);
     let regions = match &raw.regions {
         None => RegionTable::shanxi(),
@@ -314,6 +339,7 @@ fn parse(
             },
         );
     }
+    let channels = telegram_channels(&raw.telegram.channels, &regions, &mut doc);
     let sources = load_recipes(&feeds_dir, &defaults, allow_private, &overrides, errors);
     let mut doc = Doc::new(path, text, errors);
     for id in overrides.keys() {
@@ -350,7 +376,63 @@ fn parse(
         regions,
         sources,
         secrets: secrets?,
+        telegram: TelegramSettings {
+            link_preview: raw.telegram.link_preview.unwrap_or(false),
+            limits: crate::notify::flood::Limits {
+                global_per_second: raw.telegram.global_per_second.unwrap_or(30),
+                per_chat: per_chat?,
+                group_per_minute: raw.telegram.group_per_minute.unwrap_or(20),
+            },
+            channels: channels?,
+        },
     })
+}
+
+/// Validates `[[telegram.channels]]`: numeric chat ids and parseable topics.
+fn telegram_channels(
+    raw: &[secrets::RawChannel],
+    regions: &RegionTable,
+    doc: &mut Doc<'_>,
+) -> Option<Vec<ChannelConfig>> {
+    let before = doc.count();
+    let mut out = Vec::new();
+    for (i, c) in raw.iter().enumerate() {
+        let chat_id = match c.chat_id.get_ref() {
+            toml::Value::Integer(n) => Some(*n),
+            toml::Value::String(s) => s.trim().parse::<i64>().ok(),
+            _ => None,
+        };
+        let Some(chat_id) = chat_id else {
+            let msg = "must be a numeric chat id such as -1001234567890 (forward a channel post to @userinfobot to find it)";
+            doc.error(
+                Some(c.chat_id.span()),
+                format!("telegram.channels[{i}].chat_id"),
+                msg,
+            );
+            continue;
+        };
+        let mut topics = Vec::new();
+        for t in c.topics.get_ref() {
+            match crate::notify::topics::parse_topic(t, regions) {
+                Ok(topic) => topics.push(topic),
+                Err(m) => doc.error(Some(c.topics.span()), format!("telegram.channels[{i}].topics"), m),
+            }
+        }
+        if c.topics.get_ref().is_empty() {
+            let msg = "lists no topic; add regions or tags such as [\"晋中\", \"高质量\"]";
+            doc.error(
+                Some(c.topics.span()),
+                format!("telegram.channels[{i}].topics"),
+                msg,
+            );
+        }
+        out.push(ChannelConfig {
+            chat_id,
+            thread_id: c.thread.unwrap_or(0),
+            topics,
+        });
+    }
+    (doc.count() == before).then_some(out)
 }
 
 fn spanned_parse<T>(

@@ -14,6 +14,29 @@ use super::located::{ConfigError, Doc};
 pub(super) struct RawTelegram {
     enabled: Option<bool>,
     api_url: Option<Spanned<String>>,
+    /// Show link previews under messages.
+    pub(super) link_preview: Option<bool>,
+    /// Minimum gap between two messages to one chat.
+    pub(super) per_chat: Option<Spanned<String>>,
+    /// Messages per minute to one group or channel.
+    pub(super) group_per_minute: Option<u32>,
+    /// Messages per second overall.
+    pub(super) global_per_second: Option<u32>,
+    /// Chats and channels that receive every new item of their topics.
+    #[serde(default)]
+    pub(super) channels: Vec<RawChannel>,
+}
+
+/// `[[telegram.channels]]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawChannel {
+    /// Chat id (`-100…` for channels and supergroups) or `@channelusername`.
+    pub(super) chat_id: Spanned<toml::Value>,
+    /// Forum topic (`message_thread_id`).
+    pub(super) thread: Option<i64>,
+    /// Topics: `晋中`, `高质量`, `晋中+高质量`, `tag:晋中`.
+    pub(super) topics: Spanned<Vec<String>>,
 }
 
 /// `[email]` as written.

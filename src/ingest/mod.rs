@@ -34,6 +34,8 @@ pub struct Ingest {
     pub store: Arc<dyn Store>,
     /// Regions for resolving names found on pages.
     pub regions: RegionTable,
+    /// Whether a new source's first poll pushes its items (normally a silent baseline).
+    pub baseline_push: bool,
 }
 
 /// What one poll did, for `tidings poll` and the logs.
@@ -133,6 +135,7 @@ impl Ingest {
             source: recipe.id.clone(),
             now,
             consumed_accept: accept,
+            push: !report.baseline || self.baseline_push,
             ..PollCommit::default()
         };
         for r in &reads {

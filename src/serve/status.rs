@@ -68,6 +68,8 @@ pub struct StatusReport {
     pub sources: Vec<SourceStatus>,
     /// Recent alerts, newest first.
     pub alerts: Vec<Alert>,
+    /// The delivery queue.
+    pub queue: crate::store::OutboxStats,
 }
 
 /// Collects the status of every configured source and the recent alerts.
@@ -115,7 +117,12 @@ pub async fn status_report(app: &App) -> Result<StatusReport, ServeError> {
     }
     let mut alerts = app.store.alerts().await?;
     alerts.truncate(RECENT_ALERTS);
-    Ok(StatusReport { sources, alerts })
+    let queue = app.store.outbox_stats(chrono::Utc::now()).await?;
+    Ok(StatusReport {
+        sources,
+        alerts,
+        queue,
+    })
 }
 
 #[derive(Serialize)]
@@ -186,6 +193,7 @@ mod tests {
                 }],
             }],
             alerts: Vec::new(),
+            queue: crate::store::OutboxStats::default(),
         };
         let page = StatusPage {
             site_title: SITE_TITLE,

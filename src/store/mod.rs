@@ -4,7 +4,10 @@
 //! The backend is picked once from the storage URL ([`open`]). SQLite is the embedded
 //! default; every write a poll makes happens in one transaction ([`Store::commit_poll`]).
 
+mod outbox;
 mod sqlite;
+
+pub use outbox::{Claimed, DeliveryOutcome, OutboxStats, Recipient, RecipientSpec, Topic};
 
 pub use sqlite::SqliteStore;
 
@@ -193,6 +196,8 @@ pub struct PollCommit {
     pub alerts: Vec<(String, String, String)>,
     /// Kinds (`drift`, `flood`) no input of the source is in any more: their alerts resolve.
     pub resolved: Vec<String>,
+    /// Whether new items are pushed (queued for delivery); false for a silent baseline.
+    pub push: bool,
     /// An error to record; `None` marks the poll successful.
     pub error: Option<String>,
     /// Whether the poll consumed an operator's flood acceptance.
@@ -260,6 +265,31 @@ pub trait Store: Send + Sync {
     async fn alerts(&self) -> Result<Vec<Alert>, StoreError>;
     /// Deletes items last updated before `cutoff`; returns how many.
     async fn prune(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Adds or updates a recipient (by kind, address and thread) with exactly these topics;
+    /// it becomes active again. Returns its id.
+    async fn save_recipient(&self, spec: &RecipientSpec, now: DateTime<Utc>) -> Result<i64, StoreError>;
+    /// Removes a recipient and its queued deliveries. False if there was none.
+    async fn remove_recipient(&self, kind: &str, address: &str, thread_id: i64) -> Result<bool, StoreError>;
+    /// Every recipient with its topics and delivery counts.
+    async fn recipients(&self) -> Result<Vec<Recipient>, StoreError>;
+    /// Claims up to `limit` due deliveries for `worker` until `now + lease` (oldest item first).
+    async fn claim_deliveries(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease: std::time::Duration,
+        limit: i64,
+    ) -> Result<Vec<Claimed>, StoreError>;
+    /// Records what happened to a claimed delivery (ignored if the lease was lost).
+    async fn finish_delivery(
+        &self,
+        id: i64,
+        worker: &str,
+        outcome: &DeliveryOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Queue depth and totals by state.
+    async fn outbox_stats(&self, now: DateTime<Utc>) -> Result<OutboxStats, StoreError>;
     /// Takes the daemon lock: a second `tidings run` on the same database fails with
     /// [`StoreError::Locked`]. Held until the returned guard is dropped.
     async fn lock_daemon(&self) -> Result<DaemonLock, StoreError>;

@@ -52,6 +52,18 @@ impl TestDir {
     pub async fn app(&self) -> App {
         App::open(self.load()).await.expect("app")
     }
+
+    /// Opens the app with these environment variables (secrets) set.
+    pub async fn app_with_env(&self, vars: &[(&str, &str)]) -> App {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let lookup = move |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let config =
+            Config::load_with_env(&self.config_path(), &lookup).unwrap_or_else(|e| panic!("config: {e}"));
+        App::open(config).await.expect("app")
+    }
 }
 
 /// A shipped recipe's text.

@@ -1,5 +1,7 @@
 //! The embedded SQLite backend: WAL, `synchronous=FULL`, a busy timeout, foreign keys.
 
+mod outbox;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -11,8 +13,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    Alert, CommitOutcome, DaemonLock, Facet, FeedQuery, InputState, Known, PollCommit, SourceState, Store,
-    StoreError,
+    Alert, Claimed, CommitOutcome, DaemonLock, DeliveryOutcome, Facet, FeedQuery, InputState, Known,
+    OutboxStats, PollCommit, Recipient, RecipientSpec, SourceState, Store, StoreError,
 };
 use crate::domain::{Article, Item, RegionRef};
 use crate::source::fetch::Validators;
@@ -327,6 +329,10 @@ impl Store for SqliteStore {
             for key in &w.keys {
                 insert_key(&mut tx, &poll.source, key, &w.id).await?;
             }
+            if inserted && poll.push {
+                let region = a.region.as_ref().map(|r| r.slug.as_str());
+                outbox::queue_deliveries(&mut tx, &w.id, region, &now).await?;
+            }
         }
         for t in &poll.touches {
             sqlx::query("UPDATE items SET listing_hash = ?, seen_at = ? WHERE id = ?")
@@ -552,6 +558,42 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(done)
+    }
+
+    async fn save_recipient(&self, spec: &RecipientSpec, now: DateTime<Utc>) -> Result<i64, StoreError> {
+        self.save_recipient_impl(spec, now).await
+    }
+
+    async fn remove_recipient(&self, kind: &str, address: &str, thread_id: i64) -> Result<bool, StoreError> {
+        self.remove_recipient_impl(kind, address, thread_id).await
+    }
+
+    async fn recipients(&self) -> Result<Vec<Recipient>, StoreError> {
+        self.recipients_impl().await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        self.claim_impl(worker, now, lease, limit).await
+    }
+
+    async fn finish_delivery(
+        &self,
+        id: i64,
+        worker: &str,
+        outcome: &DeliveryOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.finish_impl(id, worker, outcome, now).await
+    }
+
+    async fn outbox_stats(&self, now: DateTime<Utc>) -> Result<OutboxStats, StoreError> {
+        self.outbox_stats_impl(now).await
     }
 
     async fn lock_daemon(&self) -> Result<DaemonLock, StoreError> {

@@ -1,0 +1,11 @@
+//! Notifications: the delivery outbox and the channels that send it (Telegram now).
+//!
+//! - [`topics`]: what users subscribe to (`晋中`, `高质量`, `晋中+高质量`).
+//! - [`outbox`]: the worker that claims due deliveries with leases and sends them.
+//! - [`flood`]: Telegram's rate limits, shared by every sender in the process.
+//! - [`telegram`]: message formatting and the Bot API client.
+
+pub mod flood;
+pub mod outbox;
+pub mod telegram;
+pub mod topics;

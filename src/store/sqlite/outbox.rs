@@ -1,0 +1,321 @@
+//! The outbox in SQLite: recipients, topics, deliveries claimed with leases.
+//!
+//! SQLite has no `SKIP LOCKED`: a claim is one `UPDATE … RETURNING` on the lease columns,
+//! which SQLite runs atomically, so two workers never get the same row.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::{Row, SqlitePool};
+
+use super::{SqliteStore, opt_ts, ts};
+use crate::store::{Claimed, DeliveryOutcome, OutboxStats, Recipient, RecipientSpec, StoreError, Topic};
+
+/// Queues one delivery per active instant recipient with a topic matching the item, inside
+/// the transaction that stored the item (its tags must already be in `item_tags`).
+pub(super) async fn queue_deliveries(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    item_id: &str,
+    region: Option<&str>,
+    now: &str,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO deliveries (item_id, recipient_id, due_at, created_at)
+         SELECT ?1, r.id, ?2, ?2 FROM recipients r
+         WHERE r.state = 'active' AND r.mode = 'instant' AND EXISTS (
+             SELECT 1 FROM topics t WHERE t.recipient_id = r.id
+               AND (t.region = '' OR t.region = ?3)
+               AND (t.tag = '' OR EXISTS (SELECT 1 FROM item_tags it WHERE it.item_id = ?1 AND it.tag = t.tag)))
+         ON CONFLICT (item_id, recipient_id) DO NOTHING",
+    )
+    .bind(item_id)
+    .bind(now)
+    .bind(region)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+fn topic_row(region: String, tag: String) -> Topic {
+    Topic {
+        region: (!region.is_empty()).then_some(region),
+        tag: (!tag.is_empty()).then_some(tag),
+    }
+}
+
+impl SqliteStore {
+    pub(super) async fn save_recipient_impl(
+        &self,
+        spec: &RecipientSpec,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO recipients (kind, address, thread_id, origin, created_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (kind, address, thread_id) DO UPDATE SET state = 'active', state_reason = NULL,
+               origin = excluded.origin
+             RETURNING id",
+        )
+        .bind(&spec.kind)
+        .bind(&spec.address)
+        .bind(spec.thread_id)
+        .bind(&spec.origin)
+        .bind(ts(now))
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM topics WHERE recipient_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for t in &spec.topics {
+            sqlx::query(
+                "INSERT INTO topics (recipient_id, region, tag) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(t.region.as_deref().unwrap_or(""))
+            .bind(t.tag.as_deref().unwrap_or(""))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub(super) async fn remove_recipient_impl(
+        &self,
+        kind: &str,
+        address: &str,
+        thread_id: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM recipients WHERE kind = ? AND address = ? AND thread_id = ?")
+            .bind(kind)
+            .bind(address)
+            .bind(thread_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub(super) async fn recipients_impl(&self) -> Result<Vec<Recipient>, StoreError> {
+        recipients_where(&self.pool, None).await
+    }
+
+    pub(super) async fn claim_impl(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease: std::time::Duration,
+        limit: i64,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
+        let rows = sqlx::query(
+            "UPDATE deliveries SET claimed_by = ?1, lease_until = ?2, attempts = attempts + 1
+             WHERE id IN (
+               SELECT d.id FROM deliveries d JOIN items i ON i.id = d.item_id
+               JOIN recipients r ON r.id = d.recipient_id
+               WHERE d.state = 'queued' AND r.state = 'active' AND d.due_at <= ?3
+                 AND (d.lease_until IS NULL OR d.lease_until <= ?3)
+               ORDER BY d.due_at, coalesce(i.published_at, i.created_at), d.id
+               LIMIT ?4)
+             RETURNING id, item_id, recipient_id, attempts",
+        )
+        .bind(worker)
+        .bind(ts(until))
+        .bind(ts(now))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_recipient: HashMap<i64, Recipient> = HashMap::new();
+        let mut claimed = Vec::with_capacity(rows.len());
+        for r in rows {
+            let item_id: String = r.try_get("item_id")?;
+            let recipient_id: i64 = r.try_get("recipient_id")?;
+            let recipient = match by_recipient.get(&recipient_id) {
+                Some(r) => Some(r.clone()),
+                None => {
+                    let r = recipients_where(&self.pool, Some(recipient_id)).await?.pop();
+                    if let Some(r) = &r {
+                        by_recipient.insert(recipient_id, r.clone());
+                    }
+                    r
+                }
+            };
+            let (Some(item), Some(recipient)) = (crate::store::Store::item(self, &item_id).await?, recipient)
+            else {
+                continue;
+            };
+            claimed.push(Claimed {
+                id: r.try_get("id")?,
+                attempts: r.try_get("attempts")?,
+                item,
+                recipient,
+            });
+        }
+        // Oldest item first, as claimed.
+        claimed.sort_by(|a, b| {
+            let key = |c: &Claimed| {
+                c.item
+                    .article
+                    .published
+                    .map(|p| p.with_timezone(&Utc))
+                    .unwrap_or(c.item.created)
+            };
+            key(a).cmp(&key(b)).then(a.id.cmp(&b.id))
+        });
+        Ok(claimed)
+    }
+
+    pub(super) async fn finish_impl(
+        &self,
+        id: i64,
+        worker: &str,
+        outcome: &DeliveryOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let now = ts(now);
+        let mut tx = self.pool.begin().await?;
+        let release = "claimed_by = NULL, lease_until = NULL";
+        match outcome {
+            DeliveryOutcome::Sent => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE deliveries SET state = 'sent', sent_at = ?, last_error = NULL, {release}
+                     WHERE id = ? AND claimed_by = ?"
+                )))
+                .bind(&now)
+                .bind(id)
+                .bind(worker)
+                .execute(&mut *tx)
+                .await?;
+            }
+            DeliveryOutcome::Retry { due, error } => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE deliveries SET due_at = ?, last_error = ?, {release} WHERE id = ? AND claimed_by = ?"
+                )))
+                .bind(ts(*due))
+                .bind(error)
+                .bind(id)
+                .bind(worker)
+                .execute(&mut *tx)
+                .await?;
+            }
+            DeliveryOutcome::Failed { error } => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE deliveries SET state = 'failed', last_error = ?, {release} WHERE id = ? AND claimed_by = ?"
+                )))
+                .bind(error)
+                .bind(id)
+                .bind(worker)
+                .execute(&mut *tx)
+                .await?;
+            }
+            DeliveryOutcome::Deactivate { reason } => {
+                sqlx::query(
+                    "UPDATE recipients SET state = 'inactive', state_reason = ?
+                     WHERE id = (SELECT recipient_id FROM deliveries WHERE id = ?)",
+                )
+                .bind(reason)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE deliveries SET state = 'cancelled', last_error = ?, {release}
+                     WHERE state = 'queued' AND recipient_id = (SELECT recipient_id FROM deliveries WHERE id = ?)"
+                )))
+                .bind(reason)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            DeliveryOutcome::Migrate { address } => {
+                sqlx::query(
+                    "UPDATE OR IGNORE recipients SET address = ?
+                     WHERE id = (SELECT recipient_id FROM deliveries WHERE id = ?)",
+                )
+                .bind(address)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE deliveries SET due_at = ?, last_error = 'chat migrated', {release}
+                     WHERE id = ? AND claimed_by = ?"
+                )))
+                .bind(&now)
+                .bind(id)
+                .bind(worker)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn outbox_stats_impl(&self, now: DateTime<Utc>) -> Result<OutboxStats, StoreError> {
+        let r = sqlx::query(
+            "SELECT
+               COALESCE(SUM(state = 'queued'), 0) AS queued,
+               COALESCE(SUM(state = 'sent'), 0) AS sent,
+               COALESCE(SUM(state = 'failed'), 0) AS failed,
+               COALESCE(SUM(state = 'cancelled'), 0) AS cancelled,
+               COALESCE(SUM(attempts > 1), 0) AS retried,
+               MIN(CASE WHEN state = 'queued' THEN created_at END) AS oldest
+             FROM deliveries",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let oldest = opt_ts(r.try_get("oldest")?, "created_at")?;
+        Ok(OutboxStats {
+            queued: r.try_get("queued")?,
+            sent: r.try_get("sent")?,
+            failed: r.try_get("failed")?,
+            cancelled: r.try_get("cancelled")?,
+            retried: r.try_get("retried")?,
+            oldest_queued_secs: oldest.map(|o| (now - o).num_seconds().max(0)),
+        })
+    }
+}
+
+async fn recipients_where(pool: &SqlitePool, id: Option<i64>) -> Result<Vec<Recipient>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT r.*,
+           (SELECT COUNT(*) FROM deliveries d WHERE d.recipient_id = r.id AND d.state = 'queued') AS q,
+           (SELECT COUNT(*) FROM deliveries d WHERE d.recipient_id = r.id AND d.state = 'sent') AS s,
+           (SELECT COUNT(*) FROM deliveries d WHERE d.recipient_id = r.id AND d.state = 'failed') AS f,
+           (SELECT COUNT(*) FROM deliveries d WHERE d.recipient_id = r.id AND d.state = 'cancelled') AS c
+         FROM recipients r WHERE (?1 IS NULL OR r.id = ?1) ORDER BY r.kind, r.address, r.thread_id",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    let topics = sqlx::query(
+        "SELECT recipient_id, region, tag FROM topics WHERE (?1 IS NULL OR recipient_id = ?1)
+         ORDER BY recipient_id, region, tag",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    let mut by_id: HashMap<i64, Vec<Topic>> = HashMap::new();
+    for t in topics {
+        by_id
+            .entry(t.try_get("recipient_id")?)
+            .or_default()
+            .push(topic_row(t.try_get("region")?, t.try_get("tag")?));
+    }
+    rows.iter()
+        .map(|r| {
+            let id: i64 = r.try_get("id")?;
+            Ok(Recipient {
+                id,
+                kind: r.try_get("kind")?,
+                address: r.try_get("address")?,
+                thread_id: r.try_get("thread_id")?,
+                state: r.try_get("state")?,
+                state_reason: r.try_get("state_reason")?,
+                origin: r.try_get("origin")?,
+                tz: r.try_get("tz")?,
+                topics: by_id.remove(&id).unwrap_or_default(),
+                counts: [r.try_get("q")?, r.try_get("s")?, r.try_get("f")?, r.try_get("c")?],
+            })
+        })
+        .collect()
+}

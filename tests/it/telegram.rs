@@ -1,0 +1,197 @@
+//! Telegram delivery against a fake Bot API: one message per (item, chat), in publish
+//! order, only to matching chats; 429 `retry_after` honoured; 403 deactivates the chat.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use tidings::app::App;
+use tidings::portal::{PortalServer, Variant};
+
+use crate::fake_bot::{FakeBot, Scripted};
+use crate::helpers::{FAST_FETCH, TestDir, poll, portal, shipped, source_override, swap};
+
+const TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw_";
+const CHANNEL: i64 = -1_001_234_567_890;
+
+/// Correctness tests relax the fake's flood limits (and ours) to stay fast.
+async fn setup(bot: &FakeBot) -> (PortalServer, TestDir, App) {
+    bot.enforce_limits(false);
+    let server = portal(3, 0, Variant::Standard).await;
+    let config = format!(
+        "{FAST_FETCH}{}[telegram]\napi_url = \"{}\"\nper_chat = \"10ms\"\ngroup_per_minute = 1000\n\
+         [[telegram.channels]]\nchat_id = {CHANNEL}\ntopics = [\"晋中+高质量\", \"tag:5G\"]\n",
+        source_override("sample-portal", &server.base_url()),
+        bot.api_url()
+    );
+    let env = TestDir::new(&config, &[("sample-portal", shipped("sample-portal"))]);
+    let app = env.app_with_env(&[("TIDINGS_TELEGRAM_TOKEN", TOKEN)]).await;
+    (server, env, app)
+}
+
+/// The article URL a message links in its title.
+fn linked_url(text: &str) -> String {
+    let start = text.find("href=\"").expect("a link") + 6;
+    let end = text[start..].find('"').unwrap() + start;
+    text[start..end].replace("&amp;", "&")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_sends_each_new_item_once_to_each_matching_chat_in_publish_order() {
+    let bot = FakeBot::start(TOKEN).await;
+    let (server, _env, app) = setup(&bot).await;
+    app.subscribe_telegram(111, None, &["晋中".into()], &["高质量".into()], &[])
+        .await
+        .unwrap();
+    app.subscribe_telegram(222, None, &["太原".into()], &[], &[])
+        .await
+        .unwrap();
+    app.subscribe_telegram(333, None, &[], &[], &["tag:不存在的标签".into()])
+        .await
+        .unwrap();
+
+    let baseline = poll(&app, "sample-portal").await;
+    assert!(baseline.baseline);
+    let outbox = app.outbox().unwrap();
+    assert_eq!(
+        outbox.deliver_due().await.unwrap().sent,
+        0,
+        "the baseline pushes nothing"
+    );
+
+    swap(&server, 3, 1, Variant::Standard);
+    let report = poll(&app, "sample-portal").await;
+    assert!(!report.new.is_empty());
+    let delivered = outbox.deliver_due().await.unwrap();
+    let items = app.store.items(None, 10_000).await.unwrap();
+    let new: Vec<_> = items.iter().filter(|i| report.new.contains(&i.id)).collect();
+
+    // Expected (chat → item URLs) from the items' regions and tags.
+    let mut want: HashMap<i64, BTreeSet<String>> = HashMap::new();
+    for i in &new {
+        let region = i.article.region.as_ref().map(|r| r.slug.as_str());
+        let has = |t: &str| i.article.tags.iter().any(|x| x == t);
+        let url = i.article.url.clone();
+        if region == Some("jinzhong") || has("高质量") {
+            want.entry(111).or_default().insert(url.clone());
+        }
+        if region == Some("taiyuan") {
+            want.entry(222).or_default().insert(url.clone());
+        }
+        if (region == Some("jinzhong") && has("高质量")) || has("5G") {
+            want.entry(CHANNEL).or_default().insert(url.clone());
+        }
+    }
+    let sent = bot.sent();
+    let mut got: HashMap<i64, Vec<String>> = HashMap::new();
+    for m in &sent {
+        got.entry(m.chat_id).or_default().push(linked_url(&m.text));
+    }
+    let total: usize = want.values().map(BTreeSet::len).sum();
+    assert!(total > 0, "the epoch should add matching items");
+    assert_eq!(delivered.sent, total);
+    assert_eq!(sent.len(), total, "one message per (item, chat)");
+    for (chat, urls) in &got {
+        let set: BTreeSet<String> = urls.iter().cloned().collect();
+        assert_eq!(set.len(), urls.len(), "chat {chat} got an item twice");
+        assert_eq!(Some(&set), want.get(chat), "chat {chat}");
+        // Publish order within the chat.
+        let published: Vec<_> = urls
+            .iter()
+            .map(|u| {
+                new.iter()
+                    .find(|i| &i.article.url == u)
+                    .unwrap()
+                    .article
+                    .published
+            })
+            .collect();
+        assert!(
+            published.windows(2).all(|w| w[0] <= w[1]),
+            "chat {chat} out of order"
+        );
+    }
+    assert!(!got.contains_key(&333));
+    assert!(sent.iter().all(|m| m.parse_mode.as_deref() == Some("HTML")));
+
+    // Edited items are never pushed again; nothing is left to send.
+    swap(&server, 3, 2, Variant::Standard);
+    let third = poll(&app, "sample-portal").await;
+    assert!(!third.updated.is_empty());
+    outbox.deliver_due().await.unwrap();
+    let pairs: BTreeSet<(i64, String)> = bot
+        .sent()
+        .iter()
+        .map(|m| (m.chat_id, linked_url(&m.text)))
+        .collect();
+    assert_eq!(
+        pairs.len(),
+        bot.sent().len(),
+        "no (item, chat) twice across polls"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_is_obeyed_and_a_blocked_chat_is_deactivated() {
+    let bot = FakeBot::start(TOKEN).await;
+    let (server, _env, app) = setup(&bot).await;
+    app.subscribe_telegram(111, None, &["晋中".into()], &[], &[])
+        .await
+        .unwrap();
+    app.subscribe_telegram(444, None, &["晋中".into()], &[], &[])
+        .await
+        .unwrap();
+    poll(&app, "sample-portal").await;
+    swap(&server, 3, 1, Variant::Standard);
+    let report = poll(&app, "sample-portal").await;
+    let jinzhong_new = app
+        .store
+        .items(None, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|i| {
+            report.new.contains(&i.id) && i.article.region.as_ref().is_some_and(|r| r.slug == "jinzhong")
+        })
+        .count();
+    assert!(jinzhong_new >= 1);
+
+    bot.fail_next(111, Scripted::RetryAfter(2));
+    bot.fail_next(444, Scripted::Forbidden);
+    let outbox = app.outbox().unwrap();
+    let started = Instant::now();
+    let mut sent_111 = 0;
+    while sent_111 < jinzhong_new && started.elapsed() < Duration::from_secs(10) {
+        outbox.deliver_due().await.unwrap();
+        sent_111 = bot.sent().iter().filter(|m| m.chat_id == 111).count();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        sent_111, jinzhong_new,
+        "every item reaches the chat once after the pause"
+    );
+    let calls_111: Vec<Instant> = bot
+        .calls()
+        .iter()
+        .filter(|c| c.chat_id == Some(111))
+        .map(|c| c.at)
+        .collect();
+    assert!(calls_111.len() >= 2);
+    assert!(
+        calls_111[1] - calls_111[0] >= Duration::from_secs(2),
+        "no request before retry_after passed"
+    );
+
+    // 444 blocked the bot: deactivated after one attempt, its queue cancelled.
+    assert_eq!(bot.calls().iter().filter(|c| c.chat_id == Some(444)).count(), 1);
+    let r = app
+        .store
+        .recipients()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.address == "444")
+        .unwrap();
+    assert_eq!(r.state, "inactive");
+    assert_eq!(r.counts[0], 0, "nothing left queued");
+    assert_eq!(r.counts[3] as usize, jinzhong_new, "its deliveries are cancelled");
+}
