@@ -9,6 +9,7 @@
 //!   gzip/br variants compressed once and kept (compressed variants carry weak ETags).
 //! - `query`: feed query strings and their canonical form ([`Filter`]).
 //! - `opml`, `pages` (+ `templates/`), `status`: `/feeds.opml`, `/`, `/status`, `/status.json`.
+//! - `metrics`: `/metrics` in the Prometheus text format, read from the store.
 //!
 //! Feeds, `/` and `/feeds.opml` are compressed by [`Rendered`] itself; the other responses
 //! (status pages) go through tower-http's `CompressionLayer`, which leaves responses that
@@ -18,6 +19,7 @@ mod cache;
 mod catalog;
 mod conditional;
 pub mod feeds;
+mod metrics;
 mod opml;
 pub mod pages;
 mod query;
@@ -139,6 +141,7 @@ pub fn router_with(state: ServeState) -> Router {
     Router::new()
         .route("/", get(pages::index))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics::handler))
         .route("/feeds.opml", get(opml::handler))
         .route("/feeds/{file}", get(feeds::top))
         .route("/feeds/{section}/{file}", get(feeds::nested))

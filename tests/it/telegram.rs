@@ -195,3 +195,60 @@ async fn retry_after_is_obeyed_and_a_blocked_chat_is_deactivated() {
     assert_eq!(r.counts[0], 0, "nothing left queued");
     assert_eq!(r.counts[3] as usize, jinzhong_new, "its deliveries are cancelled");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_metrics_show_the_delivery_queue() {
+    let bot = FakeBot::start(TOKEN).await;
+    let (server, _env, app) = setup(&bot).await;
+    app.subscribe_telegram(111, None, &["晋中".into()], &[], &[])
+        .await
+        .unwrap();
+    poll(&app, "sample-portal").await;
+    swap(&server, 3, 1, Variant::Standard);
+    poll(&app, "sample-portal").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = tidings::serve::router(app.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    crate::helpers::tls();
+    let queued = app.store.outbox_stats(chrono::Utc::now()).await.unwrap().queued;
+    assert!(queued > 0);
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!("tidings_deliveries{{state=\"queued\"}} {queued}")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tidings_source_items{source=\"sample-portal\"}"),
+        "{metrics}"
+    );
+
+    app.outbox().unwrap().deliver_due().await.unwrap();
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!("tidings_deliveries{{state=\"sent\"}} {queued}")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tidings_deliveries{state=\"queued\"} 0"),
+        "{metrics}"
+    );
+    let status = reqwest::get(format!("{base}/status.json"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&status).unwrap();
+    assert_eq!(status["queue"]["sent"], queued);
+}
