@@ -135,7 +135,6 @@ impl Ingest {
             source: recipe.id.clone(),
             now,
             consumed_accept: accept,
-            push: !report.baseline || self.baseline_push,
             ..PollCommit::default()
         };
         for r in &reads {
@@ -246,11 +245,15 @@ impl Ingest {
                     if let Some(v) = validators {
                         commit.validators.push((e.url.to_string(), v));
                     }
+                    // An input read for the first time is a baseline of its own (a feed that
+                    // failed at the source's first poll must not flood chats later).
+                    let input_known = reads.get(e.input).is_some_and(|r| prev.contains_key(&r.name));
                     commit.writes.push(ItemWrite {
                         id,
                         keys: vec![key],
                         article: *article,
                         listing_hash: Some(hash),
+                        push: self.baseline_push || input_known,
                     });
                 }
                 (Plan::Write { .. }, Some(Err(err))) => {

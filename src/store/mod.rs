@@ -77,6 +77,8 @@ pub struct ItemWrite {
     pub article: Article,
     /// Hash of the listing entry it came from.
     pub listing_hash: Option<String>,
+    /// Whether, if new, it is pushed (queued for delivery); false for a silent baseline.
+    pub push: bool,
 }
 
 /// A known item seen again unchanged in its listing (not fetched).
@@ -196,8 +198,6 @@ pub struct PollCommit {
     pub alerts: Vec<(String, String, String)>,
     /// Kinds (`drift`, `flood`) no input of the source is in any more: their alerts resolve.
     pub resolved: Vec<String>,
-    /// Whether new items are pushed (queued for delivery); false for a silent baseline.
-    pub push: bool,
     /// An error to record; `None` marks the poll successful.
     pub error: Option<String>,
     /// Whether the poll consumed an operator's flood acceptance.

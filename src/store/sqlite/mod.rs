@@ -329,7 +329,7 @@ impl Store for SqliteStore {
             for key in &w.keys {
                 insert_key(&mut tx, &poll.source, key, &w.id).await?;
             }
-            if inserted && poll.push {
+            if inserted && w.push {
                 let region = a.region.as_ref().map(|r| r.slug.as_str());
                 outbox::queue_deliveries(&mut tx, &w.id, region, &now).await?;
             }
