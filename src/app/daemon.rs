@@ -107,7 +107,10 @@ async fn source_loop(app: App, recipe: Recipe, slots: Arc<Semaphore>, shutdown: 
     }
 }
 
-/// Deletes items past the retention period, hourly.
+/// Sent deliveries are kept this long (for `tidings subscriptions` and `/status`).
+const SENT_RETENTION_DAYS: i64 = 30;
+
+/// Deletes items past the retention period and old sent deliveries, hourly.
 async fn prune_loop(app: App, shutdown: CancellationToken) {
     loop {
         let cutoff =
@@ -116,6 +119,12 @@ async fn prune_loop(app: App, shutdown: CancellationToken) {
             Ok(0) => {}
             Ok(n) => tracing::info!("pruned {n} items older than the retention period"),
             Err(e) => tracing::warn!("pruning failed: {e}"),
+        }
+        let sent_cutoff = Utc::now() - chrono::Duration::days(SENT_RETENTION_DAYS);
+        match app.store.prune_deliveries(sent_cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("pruned {n} deliveries sent more than {SENT_RETENTION_DAYS} days ago"),
+            Err(e) => tracing::warn!("pruning deliveries failed: {e}"),
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

@@ -147,6 +147,8 @@ pub struct Alert {
     pub created_at: DateTime<Utc>,
     /// When the condition cleared.
     pub resolved_at: Option<DateTime<Utc>>,
+    /// When it was sent to the operator (`[telegram] operator_chat`), if it was.
+    pub announced_at: Option<DateTime<Utc>>,
 }
 
 /// Which items a feed shows: all conditions are AND-ed.
@@ -263,6 +265,9 @@ pub trait Store: Send + Sync {
     async fn source_facets(&self) -> Result<Vec<Facet>, StoreError>;
     /// Alerts, newest first.
     async fn alerts(&self) -> Result<Vec<Alert>, StoreError>;
+    /// Records that an alert was sent to the operator. False if it already was (or there is
+    /// no such alert).
+    async fn mark_alert_announced(&self, id: i64) -> Result<bool, StoreError>;
     /// Deletes items last updated before `cutoff`; returns how many.
     async fn prune(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Adds or updates a recipient (by kind, address and thread) with exactly these topics;
@@ -272,6 +277,22 @@ pub trait Store: Send + Sync {
     async fn remove_recipient(&self, kind: &str, address: &str, thread_id: i64) -> Result<bool, StoreError>;
     /// Every recipient with its topics and delivery counts.
     async fn recipients(&self) -> Result<Vec<Recipient>, StoreError>;
+    /// Sets a recipient's delivery preferences; `None` leaves a preference as it is.
+    ///
+    /// `mode` is `instant`, `daily` or `weekly`; `at` is `HH:MM` and `weekday` `mon`…`sun`
+    /// (in the recipient's time zone); `tz` an IANA name. Values are stored as given: callers
+    /// validate them. False if there is no such recipient.
+    #[allow(clippy::too_many_arguments)]
+    async fn set_recipient_prefs(
+        &self,
+        kind: &str,
+        address: &str,
+        thread_id: i64,
+        mode: Option<&str>,
+        at: Option<&str>,
+        weekday: Option<&str>,
+        tz: Option<&str>,
+    ) -> Result<bool, StoreError>;
     /// Claims up to `limit` due deliveries for `worker` until `now + lease` (oldest item first).
     async fn claim_deliveries(
         &self,
@@ -290,6 +311,8 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Queue depth and totals by state.
     async fn outbox_stats(&self, now: DateTime<Utc>) -> Result<OutboxStats, StoreError>;
+    /// Deletes sent and cancelled deliveries finished before `cutoff`; returns how many.
+    async fn prune_deliveries(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Takes the daemon lock: a second `tidings run` on the same database fails with
     /// [`StoreError::Locked`]. Held until the returned guard is dropped.
     async fn lock_daemon(&self) -> Result<DaemonLock, StoreError>;

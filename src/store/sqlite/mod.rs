@@ -540,9 +540,19 @@ impl Store for SqliteStore {
                     message: r.try_get("message")?,
                     created_at: parse_ts(&r.try_get::<String, _>("created_at")?, "created_at")?,
                     resolved_at: opt_ts(r.try_get("resolved_at")?, "resolved_at")?,
+                    announced_at: opt_ts(r.try_get("announced_at")?, "announced_at")?,
                 })
             })
             .collect()
+    }
+
+    async fn mark_alert_announced(&self, id: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE alerts SET announced_at = ? WHERE id = ? AND announced_at IS NULL")
+            .bind(ts(Utc::now()))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn prune(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -572,6 +582,20 @@ impl Store for SqliteStore {
         self.recipients_impl().await
     }
 
+    async fn set_recipient_prefs(
+        &self,
+        kind: &str,
+        address: &str,
+        thread_id: i64,
+        mode: Option<&str>,
+        at: Option<&str>,
+        weekday: Option<&str>,
+        tz: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.set_recipient_prefs_impl(kind, address, thread_id, mode, at, weekday, tz)
+            .await
+    }
+
     async fn claim_deliveries(
         &self,
         worker: &str,
@@ -594,6 +618,16 @@ impl Store for SqliteStore {
 
     async fn outbox_stats(&self, now: DateTime<Utc>) -> Result<OutboxStats, StoreError> {
         self.outbox_stats_impl(now).await
+    }
+
+    async fn prune_deliveries(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM deliveries WHERE state IN ('sent', 'cancelled') AND coalesce(sent_at, created_at) < ?",
+        )
+        .bind(ts(cutoff))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     async fn lock_daemon(&self) -> Result<DaemonLock, StoreError> {
