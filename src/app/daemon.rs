@@ -47,6 +47,7 @@ pub async fn run_daemon(app: App, listener: TcpListener, shutdown: CancellationT
     }
     tasks.spawn(prune_loop(app.clone(), shutdown.clone()));
     tasks.spawn(app.outbox()?.run(shutdown.clone()));
+    tasks.spawn(crate::notify::telegram::run_bot(app.clone(), shutdown.clone()));
     tasks.close();
     shutdown.cancelled().await;
     tracing::info!("stopping: finishing in-flight polls");

@@ -67,6 +67,7 @@ impl App {
             telegram,
             Arc::new(FloodControl::new(self.config.telegram.limits)),
             worker,
+            self.config.telegram.lease,
         ))
     }
 }

@@ -61,8 +61,13 @@ pub struct TelegramSettings {
     pub link_preview: bool,
     /// Flood limits.
     pub limits: crate::notify::flood::Limits,
+    /// How long a worker's claim on a delivery lasts (`lease`, default 120 s): a crashed
+    /// worker's deliveries are sent by the next claim after it.
+    pub lease: std::time::Duration,
     /// Configured chats and channels with their topics.
     pub channels: Vec<ChannelConfig>,
+    /// The operator's chat (`[telegram] operator_chat`): receives alerts once each.
+    pub operator_chat: Option<i64>,
 }
 
 /// One `[[telegram.channels]]` entry.
@@ -286,6 +291,14 @@ fn parse(
     };
     let secrets = secrets::read(&raw.telegram, &raw.email, env, &mut doc);
     let per_chat = dur(&mut doc, &raw.telegram.per_chat, "telegram.per_chat", "1s");
+    let lease = dur(&mut doc, &raw.telegram.lease, "telegram.lease", "120s").filter(|d| {
+        let long_enough = *d >= std::time::Duration::from_secs(1);
+        if !long_enough {
+            let span = raw.telegram.lease.as_ref().map(Spanned::span);
+            doc.error(span, "telegram.lease", "must be at least 1s");
+        }
+        long_enough
+    });
     let allow_private = raw.fetch.allow_private.unwrap_or(false);
     let regions = match &raw.regions {
         None => RegionTable::shanxi(),
@@ -383,7 +396,9 @@ fn parse(
                 per_chat: per_chat?,
                 group_per_minute: raw.telegram.group_per_minute.unwrap_or(20),
             },
+            lease: lease?,
             channels: channels?,
+            operator_chat: raw.telegram.operator_chat,
         },
     })
 }

@@ -22,9 +22,13 @@ pub(super) struct RawTelegram {
     pub(super) group_per_minute: Option<u32>,
     /// Messages per second overall.
     pub(super) global_per_second: Option<u32>,
+    /// How long a delivery claim lasts before another worker may take it over.
+    pub(super) lease: Option<Spanned<String>>,
     /// Chats and channels that receive every new item of their topics.
     #[serde(default)]
     pub(super) channels: Vec<RawChannel>,
+    /// The operator's chat: receives alerts (selector drift, flood guard) once each.
+    pub(super) operator_chat: Option<i64>,
 }
 
 /// `[[telegram.channels]]` as written.

@@ -2,24 +2,40 @@
 //!
 //! Deliveries are written in the transaction that stores their item, so nothing is lost;
 //! a worker that dies mid-send leaves its lease to expire and the next claim sends again
-//! (the only way a duplicate can happen). Failures retry with exponential backoff and
-//! jitter; permanent ones end in a visible state with their reason.
+//! (the only way a duplicate can happen: a worker has one message in flight at a time).
+//! Failures retry with exponential backoff and jitter; permanent ones end in a visible state
+//! with their reason.
+//!
+//! One worker sends one message at a time. It holds up to a batch of claimed deliveries
+//! (claiming more whenever half are gone) and sends next the one whose chat may be sent to
+//! soonest, each chat's own deliveries in order. When even that one would wait longer than a
+//! private chat's gap (groups out of their per-minute budget), those chats are paused until
+//! their budget frees, exactly as after a 429, so that all their queued deliveries come back
+//! due at the same moment and in publish order; a delivery whose lease would run out first
+//! goes back as it was. Either way the claim does not count as an attempt and the worker
+//! goes on to what else is due: a busy group never holds up private chats, and nothing is
+//! sent after its lease may have passed to another worker.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::flood::FloodControl;
 use super::telegram::{SendError, TelegramSender, item_message};
 use crate::store::{Claimed, DeliveryOutcome, Store, StoreError};
 
-/// How long a claim is held before another worker may take the delivery over.
+/// How long a claim is held before another worker may take the delivery over (the default
+/// of `[telegram] lease`).
 pub const LEASE: Duration = Duration::from_secs(120);
-/// Deliveries claimed at once.
+/// Deliveries a worker holds claimed at most.
 const BATCH: i64 = 50;
+/// After a claim found nothing, how long to go on with what is in hand before asking again.
+const REFILL_PAUSE: Duration = Duration::from_millis(500);
 /// A delivery is given up after this many attempts.
 pub const MAX_ATTEMPTS: i64 = 10;
 
@@ -43,72 +59,181 @@ pub struct Outbox {
     telegram: Option<Arc<TelegramSender>>,
     flood: Arc<FloodControl>,
     worker: String,
+    lease: Duration,
 }
 
 impl Outbox {
-    /// An outbox worker named `worker` (unique per process: host and pid).
+    /// An outbox worker named `worker` (unique per process: host and pid) whose claims last
+    /// `lease` ([`LEASE`] unless configured).
     pub fn new(
         store: Arc<dyn Store>,
         telegram: Option<Arc<TelegramSender>>,
         flood: Arc<FloodControl>,
         worker: String,
+        lease: Duration,
     ) -> Self {
         Outbox {
             store,
             telegram,
             flood,
             worker,
+            lease,
         }
     }
 
     /// Sends every delivery due now, batch after batch, until none is left.
     pub async fn deliver_due(&self) -> Result<DeliverReport, StoreError> {
         let mut report = DeliverReport::default();
+        // A private chat's next message waits at most its gap plus an overall slot or two.
+        let hold = self.flood.per_chat() + Duration::from_millis(250);
+        let mut hand = InHand::default();
+        let mut found_none: Option<Instant> = None;
         loop {
-            let claimed = self
-                .store
-                .claim_deliveries(&self.worker, Utc::now(), LEASE, BATCH)
-                .await?;
-            if claimed.is_empty() {
-                return Ok(report);
+            // Keep claiming while half the batch is gone, so that a chat still waiting out
+            // its gap does not hold up the chats behind the batch (but do not ask the store
+            // again and again when nothing else is due).
+            let asked_lately = found_none.is_some_and(|t| t.elapsed() < REFILL_PAUSE);
+            if hand.count <= BATCH as usize / 2 && !(asked_lately && hand.count > 0) {
+                let more = self.claim(&mut hand, hold).await?;
+                found_none = (more == 0).then(Instant::now);
             }
-            // Recipients that this batch found unreachable or moved: their other claimed
-            // deliveries are not sent to the old address.
-            let mut gone: std::collections::HashMap<i64, DeliveryOutcome> = std::collections::HashMap::new();
-            for c in claimed {
-                let repeat = gone.contains_key(&c.recipient.id);
-                let outcome = match gone.get(&c.recipient.id) {
-                    Some(DeliveryOutcome::Migrate { .. }) => DeliveryOutcome::Retry {
-                        due: Utc::now(),
-                        error: "chat migrated".into(),
-                    },
-                    Some(other) => other.clone(),
-                    None => self.send(&c).await,
-                };
-                if matches!(
-                    outcome,
-                    DeliveryOutcome::Deactivate { .. } | DeliveryOutcome::Migrate { .. }
-                ) {
-                    gone.entry(c.recipient.id).or_insert_with(|| outcome.clone());
-                }
-                match &outcome {
-                    DeliveryOutcome::Sent => report.sent += 1,
-                    DeliveryOutcome::Retry { .. } | DeliveryOutcome::Migrate { .. } => report.retried += 1,
-                    DeliveryOutcome::Failed { error } => {
-                        tracing::warn!(delivery = c.id, item = %c.item.id, "delivery failed for good: {error}");
-                        report.failed += 1;
+            let Some((i, wait)) = self.soonest(&hand) else {
+                return Ok(report);
+            };
+            if wait > hold {
+                // Everything in hand would wait long (groups out of their budget): release
+                // it and go on with whatever else is due.
+                let all = hand.take_all();
+                self.put_back(all, hold, &mut report).await?;
+                found_none = None;
+                continue;
+            }
+            if hand.queues[i]
+                .front()
+                .is_some_and(|h| Instant::now() + wait > h.deadline)
+            {
+                // The lease would run out first: release the chat's deliveries as they were.
+                let queue = hand.take(i);
+                self.put_back(queue, hold, &mut report).await?;
+                continue;
+            }
+            let Some(Held { claimed: c, .. }) = hand.pop(i) else {
+                continue;
+            };
+            let outcome = self.send(&c).await;
+            self.finish(&c, &outcome, &mut report).await?;
+            // A recipient found unreachable or moved: its other claimed deliveries are not
+            // sent to the old address.
+            let rest = match &outcome {
+                DeliveryOutcome::Deactivate { .. } => Some(outcome.clone()),
+                DeliveryOutcome::Migrate { .. } => Some(DeliveryOutcome::Retry {
+                    due: Utc::now(),
+                    error: "chat migrated".into(),
+                }),
+                _ => None,
+            };
+            if let Some(rest) = rest {
+                for held in hand.take(i) {
+                    if matches!(rest, DeliveryOutcome::Retry { .. }) {
+                        report.retried += 1;
                     }
-                    DeliveryOutcome::Deactivate { .. } if repeat => {}
-                    DeliveryOutcome::Deactivate { reason } => {
-                        tracing::warn!(recipient = c.recipient.id, "recipient deactivated: {reason}");
-                        report.deactivated += 1;
-                    }
+                    self.store
+                        .finish_delivery(held.claimed.id, &self.worker, &rest, Utc::now())
+                        .await?;
                 }
-                self.store
-                    .finish_delivery(c.id, &self.worker, &outcome, Utc::now())
-                    .await?;
             }
         }
+    }
+
+    /// Claims up to a batch's worth of due deliveries more; returns how many came.
+    async fn claim(&self, hand: &mut InHand, hold: Duration) -> Result<usize, StoreError> {
+        let claimed_at = Instant::now();
+        let limit = BATCH - hand.count as i64;
+        let claimed = self
+            .store
+            .claim_deliveries(&self.worker, Utc::now(), self.lease, limit)
+            .await?;
+        // Leave a quarter of the lease for the last send to finish in (but always let one
+        // message go, or a lease shorter than a chat's gap would claim the same deliveries
+        // again and again).
+        let deadline = claimed_at + (self.lease - self.lease / 4).max(hold);
+        let n = claimed.len();
+        hand.add(claimed, deadline);
+        Ok(n)
+    }
+
+    /// The recipient whose next delivery can go soonest, and how long it would wait; ties
+    /// go to the recipient claimed first (the oldest item).
+    fn soonest(&self, hand: &InHand) -> Option<(usize, Duration)> {
+        hand.queues
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| q.front().map(|h| (i, self.wait(&h.claimed))))
+            .min_by_key(|&(i, wait)| (wait, i))
+    }
+
+    /// How long the flood limits would hold a message to this recipient now.
+    fn wait(&self, c: &Claimed) -> Duration {
+        match c.recipient.address.parse::<i64>() {
+            Ok(chat) if c.recipient.kind == "telegram" => self.flood.wait(chat),
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// Releases `held` unsent: a chat that would wait longer than `hold` is paused until it
+    /// can take a message, and its deliveries are due then; the others keep their due time.
+    async fn put_back(
+        &self,
+        held: impl IntoIterator<Item = Held>,
+        hold: Duration,
+        report: &mut DeliverReport,
+    ) -> Result<(), StoreError> {
+        for Held { claimed: c, .. } in held {
+            let wait = self.wait(&c);
+            let due = match c.recipient.address.parse::<i64>() {
+                Ok(chat) if wait > hold => {
+                    let now = Utc::now();
+                    let until = self.flood.paused_until(chat, now).unwrap_or_else(|| {
+                        let until = now + chrono::Duration::from_std(wait).unwrap_or_default();
+                        self.flood.pause(chat, until);
+                        until
+                    });
+                    Some(until)
+                }
+                _ => None,
+            };
+            self.finish(&c, &DeliveryOutcome::Postpone { due }, report)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Counts and records one delivery's outcome.
+    async fn finish(
+        &self,
+        c: &Claimed,
+        outcome: &DeliveryOutcome,
+        report: &mut DeliverReport,
+    ) -> Result<(), StoreError> {
+        match outcome {
+            DeliveryOutcome::Sent => report.sent += 1,
+            DeliveryOutcome::Retry { due, error } => {
+                tracing::info!(delivery = c.id, item = %c.item.id, %due, "delivery to retry: {error}");
+                report.retried += 1;
+            }
+            DeliveryOutcome::Migrate { .. } | DeliveryOutcome::Postpone { .. } => report.retried += 1,
+            DeliveryOutcome::Failed { error } => {
+                tracing::warn!(delivery = c.id, item = %c.item.id, "delivery failed for good: {error}");
+                report.failed += 1;
+            }
+            DeliveryOutcome::Deactivate { reason } => {
+                tracing::warn!(recipient = c.recipient.id, "recipient deactivated: {reason}");
+                report.deactivated += 1;
+            }
+        }
+        self.store
+            .finish_delivery(c.id, &self.worker, outcome, Utc::now())
+            .await
     }
 
     /// Runs until `shutdown`: delivers what is due, then waits a moment.
@@ -148,10 +273,7 @@ impl Outbox {
             };
         };
         if let Some(until) = self.flood.paused_until(chat, now) {
-            return DeliveryOutcome::Retry {
-                due: until,
-                error: "chat paused by Telegram's flood control".into(),
-            };
+            return DeliveryOutcome::Postpone { due: Some(until) };
         }
         let tz: Tz = c.recipient.tz.parse().unwrap_or(chrono_tz::Asia::Shanghai);
         let text = item_message(&c.item, tz);
@@ -176,6 +298,53 @@ impl Outbox {
             Err(e) if e.is_transient() => retry_later(c, now, e.to_string()),
             Err(e) => DeliveryOutcome::Failed { error: e.to_string() },
         }
+    }
+}
+
+/// A claimed delivery and the moment after which sending it could outlive its lease.
+struct Held {
+    claimed: Claimed,
+    deadline: Instant,
+}
+
+/// Deliveries claimed and not finished yet: one queue per recipient, in claim order (oldest
+/// item first), recipients in the order they were first claimed.
+#[derive(Default)]
+struct InHand {
+    queues: Vec<VecDeque<Held>>,
+    by_recipient: HashMap<i64, usize>,
+    count: usize,
+}
+
+impl InHand {
+    fn add(&mut self, claimed: Vec<Claimed>, deadline: Instant) {
+        for c in claimed {
+            let i = *self.by_recipient.entry(c.recipient.id).or_insert_with(|| {
+                self.queues.push(VecDeque::new());
+                self.queues.len() - 1
+            });
+            self.queues[i].push_back(Held { claimed: c, deadline });
+            self.count += 1;
+        }
+    }
+
+    fn pop(&mut self, i: usize) -> Option<Held> {
+        let held = self.queues[i].pop_front()?;
+        self.count -= 1;
+        Some(held)
+    }
+
+    /// One recipient's whole queue.
+    fn take(&mut self, i: usize) -> VecDeque<Held> {
+        let queue = std::mem::take(&mut self.queues[i]);
+        self.count -= queue.len();
+        queue
+    }
+
+    /// Everything in hand.
+    fn take_all(&mut self) -> Vec<Held> {
+        self.count = 0;
+        self.queues.iter_mut().flat_map(std::mem::take).collect()
     }
 }
 

@@ -48,6 +48,12 @@ pub struct Recipient {
     pub origin: String,
     /// The recipient's time zone (IANA name).
     pub tz: String,
+    /// `instant`, `daily` or `weekly`.
+    pub mode: String,
+    /// Digest time of day, `HH:MM` in [`Recipient::tz`] (daily and weekly digests).
+    pub digest_at: Option<String>,
+    /// Digest weekday, `mon`…`sun` (weekly digests).
+    pub digest_weekday: Option<String>,
     /// Topics.
     pub topics: Vec<Topic>,
     /// Deliveries by state: queued, sent, failed, cancelled.
@@ -94,6 +100,12 @@ pub enum DeliveryOutcome {
     Migrate {
         /// The new chat id.
         address: String,
+    },
+    /// Not tried (held by the channel's rate limits, or out of lease time): released, due
+    /// again at `due` or, if `None`, when it was due; the claim does not count as an attempt.
+    Postpone {
+        /// When the channel can take it.
+        due: Option<DateTime<Utc>>,
     },
 }
 

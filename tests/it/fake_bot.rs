@@ -169,6 +169,11 @@ impl FakeBot {
         self.lock().sent.clone()
     }
 
+    /// How many `sendMessage` calls were accepted so far (cheap enough to poll).
+    pub fn sent_count(&self) -> usize {
+        self.lock().sent.len()
+    }
+
     /// Every request, in order of arrival.
     pub fn calls(&self) -> Vec<Call> {
         self.lock().calls.clone()

@@ -1,10 +1,12 @@
 //! Integration tests: the real app against a sample portal served over loopback.
 
+mod bot;
 mod charset;
 mod commands;
 mod config_errors;
 mod conformance;
 mod daemon;
+mod delivery;
 mod failures;
 mod fake_bot;
 mod guards;

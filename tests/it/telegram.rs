@@ -254,7 +254,19 @@ async fn status_and_metrics_show_the_delivery_queue() {
 
     // Sent deliveries are pruned after their retention; nothing queued is touched.
     let now = chrono::Utc::now();
-    assert_eq!(app.store.prune_deliveries(now - chrono::Duration::days(30)).await.unwrap(), 0);
-    assert_eq!(app.store.prune_deliveries(now + chrono::Duration::seconds(1)).await.unwrap() as i64, queued);
+    assert_eq!(
+        app.store
+            .prune_deliveries(now - chrono::Duration::days(30))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        app.store
+            .prune_deliveries(now + chrono::Duration::seconds(1))
+            .await
+            .unwrap() as i64,
+        queued
+    );
     assert_eq!(app.store.outbox_stats(now).await.unwrap().sent, 0);
 }

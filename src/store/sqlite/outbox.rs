@@ -96,6 +96,34 @@ impl SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn set_recipient_prefs_impl(
+        &self,
+        kind: &str,
+        address: &str,
+        thread_id: i64,
+        mode: Option<&str>,
+        at: Option<&str>,
+        weekday: Option<&str>,
+        tz: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE recipients SET mode = coalesce(?4, mode), digest_at = coalesce(?5, digest_at),
+               digest_weekday = coalesce(?6, digest_weekday), tz = coalesce(?7, tz)
+             WHERE kind = ?1 AND address = ?2 AND thread_id = ?3",
+        )
+        .bind(kind)
+        .bind(address)
+        .bind(thread_id)
+        .bind(mode)
+        .bind(at)
+        .bind(weekday)
+        .bind(tz)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     pub(super) async fn recipients_impl(&self) -> Result<Vec<Recipient>, StoreError> {
         recipients_where(&self.pool, None).await
     }
@@ -193,6 +221,17 @@ impl SqliteStore {
                 )))
                 .bind(ts(*due))
                 .bind(error)
+                .bind(id)
+                .bind(worker)
+                .execute(&mut *tx)
+                .await?;
+            }
+            DeliveryOutcome::Postpone { due } => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE deliveries SET due_at = coalesce(?, due_at), attempts = max(attempts - 1, 0),
+                       {release} WHERE id = ? AND claimed_by = ?"
+                )))
+                .bind(due.map(ts))
                 .bind(id)
                 .bind(worker)
                 .execute(&mut *tx)
@@ -313,6 +352,9 @@ async fn recipients_where(pool: &SqlitePool, id: Option<i64>) -> Result<Vec<Reci
                 state_reason: r.try_get("state_reason")?,
                 origin: r.try_get("origin")?,
                 tz: r.try_get("tz")?,
+                mode: r.try_get("mode")?,
+                digest_at: r.try_get("digest_at")?,
+                digest_weekday: r.try_get("digest_weekday")?,
                 topics: by_id.remove(&id).unwrap_or_default(),
                 counts: [r.try_get("q")?, r.try_get("s")?, r.try_get("f")?, r.try_get("c")?],
             })
