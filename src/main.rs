@@ -147,9 +147,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Deliver => {
             let app = App::open(load(&cli)?).await?;
-            let report = app.outbox()?.deliver_due().await?;
+            let outbox = app.outbox()?;
+            let report = outbox.deliver_due().await?;
+            let digests = outbox.send_digests().await?;
             println!(
-                "sent {}, retried later {}, failed {}, recipients deactivated {}",
+                "sent {}, retried later {}, failed {}, recipients deactivated {}, digests sent {digests}",
                 report.sent, report.retried, report.failed, report.deactivated
             );
             Ok(if report.failed > 0 {

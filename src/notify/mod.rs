@@ -2,9 +2,11 @@
 //!
 //! - [`topics`]: what users subscribe to (`晋中`, `高质量`, `晋中+高质量`).
 //! - [`outbox`]: the worker that claims due deliveries with leases and sends them.
+//! - [`digest`]: when a digest-mode recipient's digest is due.
 //! - [`flood`]: Telegram's rate limits, shared by every sender in the process.
 //! - [`telegram`]: message formatting and the Bot API client.
 
+pub mod digest;
 pub mod flood;
 pub mod outbox;
 pub mod telegram;

@@ -36,6 +36,8 @@ pub const LEASE: Duration = Duration::from_secs(120);
 const BATCH: i64 = 50;
 /// After a claim found nothing, how long to go on with what is in hand before asking again.
 const REFILL_PAUSE: Duration = Duration::from_millis(500);
+/// How often the worker looks for due digests.
+const DIGEST_CHECK: Duration = Duration::from_secs(30);
 /// A delivery is given up after this many attempts.
 pub const MAX_ATTEMPTS: i64 = 10;
 
@@ -238,15 +240,69 @@ impl Outbox {
 
     /// Runs until `shutdown`: delivers what is due, then waits a moment.
     pub async fn run(self, shutdown: CancellationToken) {
+        let mut digests_checked: Option<std::time::Instant> = None;
         loop {
             if let Err(e) = self.deliver_due().await {
                 tracing::error!("delivery round failed: {e}");
+            }
+            if digests_checked.is_none_or(|t| t.elapsed() >= DIGEST_CHECK) {
+                digests_checked = Some(std::time::Instant::now());
+                if let Err(e) = self.send_digests().await {
+                    tracing::error!("digest round failed: {e}");
+                }
             }
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
         }
+    }
+
+    /// Sends every digest that is due (see [`super::digest`]); returns how many went out.
+    /// A digest is marked sent only after all its messages were accepted, so a failure
+    /// or a crash sends it again at the next check (at least once).
+    pub async fn send_digests(&self) -> Result<usize, StoreError> {
+        let Some(sender) = &self.telegram else {
+            return Ok(0);
+        };
+        let now = Utc::now();
+        let mut sent = 0;
+        for r in self.store.recipients().await? {
+            if r.kind != "telegram" || r.state != "active" || !super::digest::is_due(&r, now) {
+                continue;
+            }
+            let Ok(chat) = r.address.parse::<i64>() else {
+                continue;
+            };
+            let items = self.store.digest_items(r.id).await?;
+            let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+            let tz: Tz = r.tz.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+            let thread = i32::try_from(r.thread_id).ok().filter(|t| *t != 0);
+            let mut ok = true;
+            for text in super::telegram::digest_messages(&items, tz) {
+                if self.flood.paused_until(chat, Utc::now()).is_some() {
+                    ok = false;
+                    break;
+                }
+                self.flood.ready(chat).await;
+                if let Err(e) = sender.send(chat, thread, &text).await {
+                    if let SendError::RetryAfter(wait) = &e {
+                        let until = Utc::now() + chrono::Duration::from_std(*wait).unwrap_or_default();
+                        self.flood.pause(chat, until);
+                    }
+                    tracing::warn!(recipient = r.id, "digest not sent, will retry: {e}");
+                    ok = false;
+                    break;
+                }
+            }
+            if ok {
+                self.store.finish_digest(r.id, &ids, Utc::now()).await?;
+                if !ids.is_empty() {
+                    sent += 1;
+                }
+            }
+        }
+        Ok(sent)
     }
 
     async fn send(&self, c: &Claimed) -> DeliveryOutcome {

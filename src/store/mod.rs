@@ -311,6 +311,15 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Queue depth and totals by state.
     async fn outbox_stats(&self, now: DateTime<Utc>) -> Result<OutboxStats, StoreError>;
+    /// The items waiting for a recipient's next digest, newest first.
+    async fn digest_items(&self, recipient_id: i64) -> Result<Vec<Item>, StoreError>;
+    /// Records a digest sent (or found empty): its items leave the queue.
+    async fn finish_digest(
+        &self,
+        recipient_id: i64,
+        item_ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Deletes sent and cancelled deliveries finished before `cutoff`; returns how many.
     async fn prune_deliveries(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Takes the daemon lock: a second `tidings run` on the same database fails with

@@ -54,6 +54,10 @@ pub struct Recipient {
     pub digest_at: Option<String>,
     /// Digest weekday, `mon`…`sun` (weekly digests).
     pub digest_weekday: Option<String>,
+    /// When its last digest went out (or was found empty).
+    pub last_digest_at: Option<DateTime<Utc>>,
+    /// When it was added.
+    pub created_at: DateTime<Utc>,
     /// Topics.
     pub topics: Vec<Topic>,
     /// Deliveries by state: queued, sent, failed, cancelled.

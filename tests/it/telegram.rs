@@ -270,3 +270,74 @@ async fn status_and_metrics_show_the_delivery_queue() {
     );
     assert_eq!(app.store.outbox_stats(now).await.unwrap().sent, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_chat_gets_one_message_of_linked_titles_when_due_and_nothing_instantly() {
+    let bot = FakeBot::start(TOKEN).await;
+    let (server, env, app) = setup(&bot).await;
+    app.subscribe_telegram(555, None, &["晋中".into()], &[], &[])
+        .await
+        .unwrap();
+    let prefs = app
+        .store
+        .set_recipient_prefs("telegram", "555", 0, Some("daily"), Some("07:30"), None, None);
+    assert!(prefs.await.unwrap());
+    poll(&app, "sample-portal").await;
+    swap(&server, 3, 1, Variant::Standard);
+    let report = poll(&app, "sample-portal").await;
+    let items = app.store.items(None, 10_000).await.unwrap();
+    let want: BTreeSet<String> = items
+        .iter()
+        .filter(|i| {
+            report.new.contains(&i.id) && i.article.region.as_ref().is_some_and(|r| r.slug == "jinzhong")
+        })
+        .map(|i| i.article.url.clone())
+        .collect();
+    assert!(!want.is_empty());
+
+    let outbox = app.outbox().unwrap();
+    outbox.deliver_due().await.unwrap();
+    assert_eq!(
+        outbox.send_digests().await.unwrap(),
+        0,
+        "not due: the chat was added after today's 07:30"
+    );
+    assert!(
+        bot.sent().iter().all(|m| m.chat_id != 555),
+        "a digest chat gets nothing instantly"
+    );
+
+    // Pretend the chat subscribed long ago: the missed digest goes out once.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", env.dir.path().join("t.db").display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE recipients SET created_at = '2020-01-01T00:00:00.000000Z' WHERE address = '555'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(outbox.send_digests().await.unwrap(), 1);
+    let digest: Vec<_> = bot.sent().into_iter().filter(|m| m.chat_id == 555).collect();
+    assert_eq!(digest.len(), 1, "one message for a short digest");
+    let text = &digest[0].text;
+    for url in &want {
+        assert!(
+            text.contains(&url.replace('&', "&amp;")),
+            "digest lacks {url}:\n{text}"
+        );
+    }
+    assert!(text.contains("晋中"), "grouped under the region name:\n{text}");
+    assert_eq!(outbox.send_digests().await.unwrap(), 0, "sent once, not again");
+    let id = app
+        .store
+        .recipients()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.address == "555")
+        .unwrap()
+        .id;
+    assert!(
+        app.store.digest_items(id).await.unwrap().is_empty(),
+        "the digest's items left the queue"
+    );
+}

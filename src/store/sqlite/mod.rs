@@ -620,6 +620,19 @@ impl Store for SqliteStore {
         self.outbox_stats_impl(now).await
     }
 
+    async fn digest_items(&self, recipient_id: i64) -> Result<Vec<Item>, StoreError> {
+        self.digest_items_impl(recipient_id).await
+    }
+
+    async fn finish_digest(
+        &self,
+        recipient_id: i64,
+        item_ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.finish_digest_impl(recipient_id, item_ids, now).await
+    }
+
     async fn prune_deliveries(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "DELETE FROM deliveries WHERE state IN ('sent', 'cancelled') AND coalesce(sent_at, created_at) < ?",

@@ -33,6 +33,21 @@ pub(super) async fn queue_deliveries(
     .bind(region)
     .execute(&mut **tx)
     .await?;
+    // Digest-mode recipients: membership for their next digest.
+    sqlx::query(
+        "INSERT INTO digest_entries (recipient_id, item_id, created_at)
+         SELECT r.id, ?1, ?2 FROM recipients r
+         WHERE r.state = 'active' AND r.mode <> 'instant' AND EXISTS (
+             SELECT 1 FROM topics t WHERE t.recipient_id = r.id
+               AND (t.region = '' OR t.region = ?3)
+               AND (t.tag = '' OR EXISTS (SELECT 1 FROM item_tags it WHERE it.item_id = ?1 AND it.tag = t.tag)))
+         ON CONFLICT (recipient_id, item_id) DO NOTHING",
+    )
+    .bind(item_id)
+    .bind(now)
+    .bind(region)
+    .execute(&mut **tx)
+    .await?;
     Ok(done.rows_affected())
 }
 
@@ -44,6 +59,49 @@ fn topic_row(region: String, tag: String) -> Topic {
 }
 
 impl SqliteStore {
+    pub(super) async fn digest_items_impl(
+        &self,
+        recipient_id: i64,
+    ) -> Result<Vec<crate::domain::Item>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT e.item_id FROM digest_entries e JOIN items i ON i.id = e.item_id
+             WHERE e.recipient_id = ? ORDER BY coalesce(i.published_at, i.created_at) DESC, i.id",
+        )
+        .bind(recipient_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut items = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(item) = crate::store::Store::item(self, &id).await? {
+                items.push(item);
+            }
+        }
+        Ok(items)
+    }
+
+    pub(super) async fn finish_digest_impl(
+        &self,
+        recipient_id: i64,
+        item_ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for id in item_ids {
+            sqlx::query("DELETE FROM digest_entries WHERE recipient_id = ? AND item_id = ?")
+                .bind(recipient_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE recipients SET last_digest_at = ? WHERE id = ?")
+            .bind(ts(now))
+            .bind(recipient_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub(super) async fn save_recipient_impl(
         &self,
         spec: &RecipientSpec,
@@ -355,6 +413,8 @@ async fn recipients_where(pool: &SqlitePool, id: Option<i64>) -> Result<Vec<Reci
                 mode: r.try_get("mode")?,
                 digest_at: r.try_get("digest_at")?,
                 digest_weekday: r.try_get("digest_weekday")?,
+                last_digest_at: opt_ts(r.try_get("last_digest_at")?, "last_digest_at")?,
+                created_at: opt_ts(r.try_get("created_at")?, "created_at")?.unwrap_or_default(),
                 topics: by_id.remove(&id).unwrap_or_default(),
                 counts: [r.try_get("q")?, r.try_get("s")?, r.try_get("f")?, r.try_get("c")?],
             })
