@@ -127,7 +127,7 @@ async fn bench() {
     let limits = config.telegram.limits;
     let app = App::open(config).await.expect("app");
     for chat in 1..=CHATS {
-        app.subscribe_telegram(100_000 + chat, None, &["晋中".into()], &[], &[])
+        app.subscribe_telegram(100_000 + chat, None, &["晋中".into()], &[], &[], None)
             .await
             .expect("subscribe");
     }

@@ -87,6 +87,12 @@ pub enum Command {
         /// A topic such as `晋中+高质量` (region AND tag) or `tag:晋中`; repeatable.
         #[arg(long)]
         topic: Vec<String>,
+        /// Deliver only items whose title or summary matches this regex (`''` clears).
+        #[arg(long)]
+        include: Option<String>,
+        /// Leave out items whose title or summary matches this regex (`''` clears).
+        #[arg(long)]
+        exclude: Option<String>,
     },
     /// Remove a Telegram chat's subscription and its queued deliveries.
     Unsubscribe {

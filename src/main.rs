@@ -9,6 +9,7 @@ use tidings::app::{
 };
 use tidings::cli::{Cli, Command, ConfigAction, SourcesAction};
 use tidings::config::{Config, load_recipe_file};
+use tidings::store::Filters;
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
@@ -166,10 +167,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             region,
             tag,
             topic,
+            include,
+            exclude,
         } => {
             let app = App::open(load(&cli)?).await?;
+            let filters = (include.is_some() || exclude.is_some()).then(|| Filters {
+                include: include.clone(),
+                exclude: exclude.clone(),
+            });
             let topics = app
-                .subscribe_telegram(*telegram, *thread, region, tag, topic)
+                .subscribe_telegram(*telegram, *thread, region, tag, topic, filters)
                 .await?;
             let shown: Vec<String> = topics
                 .iter()

@@ -24,6 +24,7 @@ impl App {
                 thread_id: c.thread_id,
                 origin: "config".into(),
                 topics: c.topics.clone(),
+                filters: Some(c.filters.clone()),
             };
             self.store
                 .save_recipient(&spec, now)

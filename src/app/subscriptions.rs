@@ -6,10 +6,11 @@ use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 
 use super::App;
 use crate::notify::topics::{parse_topic, show_topic};
-use crate::store::{RecipientSpec, Topic};
+use crate::store::{Filters, RecipientSpec, Topic};
 
 impl App {
-    /// Subscribes a chat to topics given as regions, tags and `a+b` topics.
+    /// Subscribes a chat to topics given as regions, tags and `a+b` topics, optionally
+    /// replacing its include/exclude filters.
     pub async fn subscribe_telegram(
         &self,
         chat: i64,
@@ -17,7 +18,11 @@ impl App {
         regions: &[String],
         tags: &[String],
         topics: &[String],
+        filters: Option<Filters>,
     ) -> anyhow::Result<Vec<Topic>> {
+        if let Some(f) = &filters {
+            f.validate().map_err(anyhow::Error::msg)?;
+        }
         let mut parsed = Vec::new();
         for r in regions {
             let region = self
@@ -48,6 +53,7 @@ impl App {
             thread_id: thread.unwrap_or(0),
             origin: "cli".into(),
             topics: parsed.clone(),
+            filters,
         };
         self.store.save_recipient(&spec, Utc::now()).await?;
         Ok(parsed)

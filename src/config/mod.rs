@@ -79,6 +79,8 @@ pub struct ChannelConfig {
     pub thread_id: i64,
     /// Topics.
     pub topics: Vec<crate::store::Topic>,
+    /// Include/exclude filters.
+    pub filters: crate::store::Filters,
 }
 
 /// `[server]`.
@@ -441,10 +443,19 @@ fn telegram_channels(
                 msg,
             );
         }
+        let filters = crate::store::Filters {
+            include: c.include.as_ref().map(|p| p.get_ref().clone()),
+            exclude: c.exclude.as_ref().map(|p| p.get_ref().clone()),
+        };
+        if let Err(m) = filters.validate() {
+            let span = c.include.as_ref().or(c.exclude.as_ref()).map(|p| p.span());
+            doc.error(span, format!("telegram.channels[{i}]"), m);
+        }
         out.push(ChannelConfig {
             chat_id,
             thread_id: c.thread.unwrap_or(0),
             topics,
+            filters,
         });
     }
     (doc.count() == before).then_some(out)

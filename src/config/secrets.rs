@@ -41,6 +41,10 @@ pub(super) struct RawChannel {
     pub(super) thread: Option<i64>,
     /// Topics: `晋中`, `高质量`, `晋中+高质量`, `tag:晋中`.
     pub(super) topics: Spanned<Vec<String>>,
+    /// Deliver only items whose title or summary matches this regex.
+    pub(super) include: Option<Spanned<String>>,
+    /// Leave out items whose title or summary matches this regex.
+    pub(super) exclude: Option<Spanned<String>>,
 }
 
 /// `[email]` as written.

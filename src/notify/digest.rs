@@ -68,6 +68,7 @@ mod tests {
             digest_at: Some(at.into()),
             digest_weekday: weekday.map(str::to_owned),
             last_digest_at: None,
+            filters: crate::store::Filters::default(),
             created_at: created,
             topics: Vec::new(),
             counts: [0; 4],

@@ -52,6 +52,8 @@ pub struct DeliverReport {
     pub failed: usize,
     /// Recipients deactivated (blocked the bot, chat gone).
     pub deactivated: usize,
+    /// Deliveries left out by their recipient's filters.
+    pub filtered: usize,
 }
 
 /// Sends queued deliveries through the configured channels.
@@ -219,6 +221,7 @@ impl Outbox {
     ) -> Result<(), StoreError> {
         match outcome {
             DeliveryOutcome::Sent => report.sent += 1,
+            DeliveryOutcome::Filtered => report.filtered += 1,
             DeliveryOutcome::Retry { due, error } => {
                 tracing::info!(delivery = c.id, item = %c.item.id, %due, "delivery to retry: {error}");
                 report.retried += 1;
@@ -274,8 +277,9 @@ impl Outbox {
             let Ok(chat) = r.address.parse::<i64>() else {
                 continue;
             };
-            let items = self.store.digest_items(r.id).await?;
+            let mut items = self.store.digest_items(r.id).await?;
             let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+            items.retain(|i| r.filters.pass(&i.article.title, i.article.summary.as_deref()));
             let tz: Tz = r.tz.parse().unwrap_or(chrono_tz::Asia::Shanghai);
             let thread = i32::try_from(r.thread_id).ok().filter(|t| *t != 0);
             let mut ok = true;
@@ -307,6 +311,10 @@ impl Outbox {
 
     async fn send(&self, c: &Claimed) -> DeliveryOutcome {
         let now = Utc::now();
+        let a = &c.item.article;
+        if !c.recipient.filters.pass(&a.title, a.summary.as_deref()) {
+            return DeliveryOutcome::Filtered;
+        }
         match c.recipient.kind.as_str() {
             "telegram" => self.send_telegram(c, now).await,
             other => DeliveryOutcome::Failed {

@@ -7,7 +7,7 @@
 mod outbox;
 mod sqlite;
 
-pub use outbox::{Claimed, DeliveryOutcome, OutboxStats, Recipient, RecipientSpec, Topic};
+pub use outbox::{Claimed, DeliveryOutcome, Filters, OutboxStats, Recipient, RecipientSpec, Topic};
 
 pub use sqlite::SqliteStore;
 

@@ -27,6 +27,48 @@ pub struct RecipientSpec {
     pub origin: String,
     /// Its topics; an item matching any of them is delivered.
     pub topics: Vec<Topic>,
+    /// New include/exclude filters; `None` keeps the stored ones.
+    pub filters: Option<Filters>,
+}
+
+/// Keyword or regex filters on an item's title and summary (Rust's linear-time `regex`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Filters {
+    /// The item is delivered only if this matches.
+    pub include: Option<String>,
+    /// The item is not delivered if this matches.
+    pub exclude: Option<String>,
+}
+
+impl Filters {
+    /// Checks both patterns compile (within a size limit), naming the bad one.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, p) in [("include", &self.include), ("exclude", &self.exclude)] {
+            if let Some(p) = p {
+                compile(p).map_err(|e| format!("{name} filter `{p}`: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether an item with this title and summary passes. A pattern that no longer
+    /// compiles passes everything rather than silently dropping items.
+    pub fn pass(&self, title: &str, summary: Option<&str>) -> bool {
+        let text = format!("{title} {}", summary.unwrap_or(""));
+        let hit = |p: &Option<String>| {
+            p.as_deref()
+                .and_then(|p| compile(p).ok())
+                .map(|re| re.is_match(&text))
+        };
+        hit(&self.include) != Some(false) && hit(&self.exclude) != Some(true)
+    }
+}
+
+fn compile(p: &str) -> Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(p)
+        .case_insensitive(true)
+        .size_limit(1 << 20)
+        .build()
 }
 
 /// A stored recipient.
@@ -54,6 +96,8 @@ pub struct Recipient {
     pub digest_at: Option<String>,
     /// Digest weekday, `mon`…`sun` (weekly digests).
     pub digest_weekday: Option<String>,
+    /// Include/exclude filters.
+    pub filters: Filters,
     /// When its last digest went out (or was found empty).
     pub last_digest_at: Option<DateTime<Utc>>,
     /// When it was added.
@@ -100,6 +144,8 @@ pub enum DeliveryOutcome {
         /// Why.
         reason: String,
     },
+    /// The recipient's filters leave the item out: cancel the delivery.
+    Filtered,
     /// The chat moved (group upgraded to supergroup): follow it and send again now.
     Migrate {
         /// The new chat id.
@@ -122,7 +168,7 @@ pub struct OutboxStats {
     pub sent: i64,
     /// Given up.
     pub failed: i64,
-    /// Cancelled (recipient deactivated or removed).
+    /// Cancelled (recipient deactivated or removed, or filtered out).
     pub cancelled: i64,
     /// Deliveries that needed more than one attempt.
     pub retried: i64,

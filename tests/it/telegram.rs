@@ -39,13 +39,13 @@ fn linked_url(text: &str) -> String {
 async fn a_poll_sends_each_new_item_once_to_each_matching_chat_in_publish_order() {
     let bot = FakeBot::start(TOKEN).await;
     let (server, _env, app) = setup(&bot).await;
-    app.subscribe_telegram(111, None, &["晋中".into()], &["高质量".into()], &[])
+    app.subscribe_telegram(111, None, &["晋中".into()], &["高质量".into()], &[], None)
         .await
         .unwrap();
-    app.subscribe_telegram(222, None, &["太原".into()], &[], &[])
+    app.subscribe_telegram(222, None, &["太原".into()], &[], &[], None)
         .await
         .unwrap();
-    app.subscribe_telegram(333, None, &[], &[], &["tag:不存在的标签".into()])
+    app.subscribe_telegram(333, None, &[], &[], &["tag:不存在的标签".into()], None)
         .await
         .unwrap();
 
@@ -134,10 +134,10 @@ async fn a_poll_sends_each_new_item_once_to_each_matching_chat_in_publish_order(
 async fn retry_after_is_obeyed_and_a_blocked_chat_is_deactivated() {
     let bot = FakeBot::start(TOKEN).await;
     let (server, _env, app) = setup(&bot).await;
-    app.subscribe_telegram(111, None, &["晋中".into()], &[], &[])
+    app.subscribe_telegram(111, None, &["晋中".into()], &[], &[], None)
         .await
         .unwrap();
-    app.subscribe_telegram(444, None, &["晋中".into()], &[], &[])
+    app.subscribe_telegram(444, None, &["晋中".into()], &[], &[], None)
         .await
         .unwrap();
     poll(&app, "sample-portal").await;
@@ -200,7 +200,7 @@ async fn retry_after_is_obeyed_and_a_blocked_chat_is_deactivated() {
 async fn status_and_metrics_show_the_delivery_queue() {
     let bot = FakeBot::start(TOKEN).await;
     let (server, _env, app) = setup(&bot).await;
-    app.subscribe_telegram(111, None, &["晋中".into()], &[], &[])
+    app.subscribe_telegram(111, None, &["晋中".into()], &[], &[], None)
         .await
         .unwrap();
     poll(&app, "sample-portal").await;
@@ -275,7 +275,7 @@ async fn status_and_metrics_show_the_delivery_queue() {
 async fn a_digest_chat_gets_one_message_of_linked_titles_when_due_and_nothing_instantly() {
     let bot = FakeBot::start(TOKEN).await;
     let (server, env, app) = setup(&bot).await;
-    app.subscribe_telegram(555, None, &["晋中".into()], &[], &[])
+    app.subscribe_telegram(555, None, &["晋中".into()], &[], &[], None)
         .await
         .unwrap();
     let prefs = app
@@ -339,5 +339,128 @@ async fn a_digest_chat_gets_one_message_of_linked_titles_when_due_and_nothing_in
     assert!(
         app.store.digest_items(id).await.unwrap().is_empty(),
         "the digest's items left the queue"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn include_and_exclude_filters_leave_items_out_and_a_bad_pattern_is_refused() {
+    let bot = FakeBot::start(TOKEN).await;
+    let (server, _env, app) = setup(&bot).await;
+    app.subscribe_telegram(666, None, &["晋中".into()], &[], &[], None)
+        .await
+        .unwrap();
+    app.subscribe_telegram(777, None, &["晋中".into()], &[], &[], None)
+        .await
+        .unwrap();
+    poll(&app, "sample-portal").await;
+    swap(&server, 3, 1, Variant::Standard);
+    let report = poll(&app, "sample-portal").await;
+    let new: Vec<_> = app
+        .store
+        .items(None, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|i| {
+            report.new.contains(&i.id) && i.article.region.as_ref().is_some_and(|r| r.slug == "jinzhong")
+        })
+        .collect();
+    assert!(!new.is_empty());
+    let wanted = &new[0].article;
+    // 666 wants only that title; 777 wants everything but it.
+    let only = tidings::store::Filters {
+        include: Some(regex::escape(&wanted.title)),
+        exclude: None,
+    };
+    let but = tidings::store::Filters {
+        include: None,
+        exclude: Some(regex::escape(&wanted.title)),
+    };
+    app.subscribe_telegram(666, None, &["晋中".into()], &[], &[], Some(only))
+        .await
+        .unwrap();
+    app.subscribe_telegram(777, None, &["晋中".into()], &[], &[], Some(but))
+        .await
+        .unwrap();
+    let delivered = app.outbox().unwrap().deliver_due().await.unwrap();
+    assert_eq!(
+        delivered.filtered,
+        new.len(),
+        "each item is left out for exactly one of the two chats"
+    );
+    let to = |chat| {
+        bot.sent()
+            .into_iter()
+            .filter(|m| m.chat_id == chat)
+            .map(|m| linked_url(&m.text))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(to(666), std::slice::from_ref(&wanted.url));
+    assert_eq!(to(777).len(), new.len() - 1);
+    assert!(!to(777).contains(&wanted.url));
+
+    let bad = tidings::store::Filters {
+        include: Some("(unclosed".into()),
+        exclude: None,
+    };
+    let err = app
+        .subscribe_telegram(666, None, &["晋中".into()], &[], &[], Some(bad))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("include filter `(unclosed`"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsendable_message_fails_visibly_once_with_one_operator_alert_and_never_blocks_the_chat() {
+    let bot = FakeBot::start(TOKEN).await;
+    let (server, _env, app) = setup(&bot).await;
+    app.subscribe_telegram(888, None, &["晋中".into()], &[], &[], None)
+        .await
+        .unwrap();
+    poll(&app, "sample-portal").await;
+    swap(&server, 3, 1, Variant::Standard);
+    poll(&app, "sample-portal").await;
+    let queued = app
+        .store
+        .recipients()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.address == "888")
+        .unwrap()
+        .counts[0];
+    assert!(queued >= 2, "needs two items for the chat");
+    // The first message is refused as HTML and again as plain text: dead-lettered.
+    bot.fail_next(888, Scripted::CantParse);
+    bot.fail_next(888, Scripted::CantParse);
+    let report = app.outbox().unwrap().deliver_due().await.unwrap();
+    assert_eq!(report.failed, 1);
+    assert_eq!(
+        report.sent as i64,
+        queued - 1,
+        "the rest of the chat's queue still goes out"
+    );
+    let r = app
+        .store
+        .recipients()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.address == "888")
+        .unwrap();
+    assert_eq!((r.counts[1], r.counts[2]), (queued - 1, 1));
+    let alerts: Vec<_> = app
+        .store
+        .alerts()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.kind == "delivery")
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].message.contains("telegram 888"),
+        "{}",
+        alerts[0].message
     );
 }

@@ -468,6 +468,7 @@ impl BotRuntime {
             thread_id: place.thread_id(),
             origin: origin.to_owned(),
             topics,
+            filters: None,
         };
         self.app.store.save_recipient(&spec, Utc::now()).await?;
         Ok(())

@@ -121,6 +121,14 @@ impl SqliteStore {
         .bind(ts(now))
         .fetch_one(&mut *tx)
         .await?;
+        if let Some(f) = &spec.filters {
+            sqlx::query("UPDATE recipients SET include_pattern = ?, exclude_pattern = ? WHERE id = ?")
+                .bind(f.include.as_deref().filter(|p| !p.is_empty()))
+                .bind(f.exclude.as_deref().filter(|p| !p.is_empty()))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query("DELETE FROM topics WHERE recipient_id = ?")
             .bind(id)
             .execute(&mut *tx)
@@ -304,6 +312,30 @@ impl SqliteStore {
                 .bind(worker)
                 .execute(&mut *tx)
                 .await?;
+                // One operator alert per recipient while its failures are unresolved.
+                sqlx::query(
+                    "INSERT INTO alerts (source, input, kind, message, created_at)
+                     SELECT 'delivery', r.kind || ' ' || r.address, 'delivery',
+                            'delivery to ' || r.kind || ' ' || r.address || ' failed for good: ' || ?, ?
+                     FROM recipients r WHERE r.id = (SELECT recipient_id FROM deliveries WHERE id = ?)
+                       AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.kind = 'delivery' AND a.resolved_at IS NULL
+                                         AND a.input = r.kind || ' ' || r.address)",
+                )
+                .bind(error)
+                .bind(&now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            DeliveryOutcome::Filtered => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE deliveries SET state = 'cancelled', last_error = 'left out by the recipient''s filters',
+                       {release} WHERE id = ? AND claimed_by = ?"
+                )))
+                .bind(id)
+                .bind(worker)
+                .execute(&mut *tx)
+                .await?;
             }
             DeliveryOutcome::Deactivate { reason } => {
                 sqlx::query(
@@ -414,6 +446,10 @@ async fn recipients_where(pool: &SqlitePool, id: Option<i64>) -> Result<Vec<Reci
                 digest_at: r.try_get("digest_at")?,
                 digest_weekday: r.try_get("digest_weekday")?,
                 last_digest_at: opt_ts(r.try_get("last_digest_at")?, "last_digest_at")?,
+                filters: crate::store::Filters {
+                    include: r.try_get("include_pattern")?,
+                    exclude: r.try_get("exclude_pattern")?,
+                },
                 created_at: opt_ts(r.try_get("created_at")?, "created_at")?.unwrap_or_default(),
                 topics: by_id.remove(&id).unwrap_or_default(),
                 counts: [r.try_get("q")?, r.try_get("s")?, r.try_get("f")?, r.try_get("c")?],

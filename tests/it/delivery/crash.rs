@@ -63,7 +63,7 @@ async fn sigkill_mid_fan_out_loses_nothing_and_repeats_only_the_message_in_fligh
         .collect();
     let chats: Vec<i64> = (1..=20).map(|i| 7_000 + i).collect();
     for chat in &chats {
-        app.subscribe_telegram(*chat, None, &regions, &[], &[])
+        app.subscribe_telegram(*chat, None, &regions, &[], &[], None)
             .await
             .unwrap();
     }

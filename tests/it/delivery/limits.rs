@@ -47,11 +47,11 @@ async fn real_flood_limits_hold_for_three_private_chats_and_a_group_over_a_minut
     );
     let private = [301, 302, 303];
     for chat in private {
-        app.subscribe_telegram(chat, None, &["晋中".into()], &[], &[])
+        app.subscribe_telegram(chat, None, &["晋中".into()], &[], &[], None)
             .await
             .unwrap();
     }
-    app.subscribe_telegram(GROUP, None, &["晋中".into(), "太原".into()], &[], &[])
+    app.subscribe_telegram(GROUP, None, &["晋中".into(), "太原".into()], &[], &[], None)
         .await
         .unwrap();
     let mut writes: Vec<ItemWrite> = (0..12).map(|n| article(n, ("taiyuan", "太原"))).collect();

@@ -32,7 +32,7 @@ async fn the_bot_token_never_appears_in_the_log_while_sends_fail() {
         (806, Scripted::MigrateTo(-1_009_000_000_806)),
     ];
     for chat in scripted.iter().map(|(c, _)| *c).chain([807]) {
-        app.subscribe_telegram(chat, None, &["晋中".into()], &[], &[])
+        app.subscribe_telegram(chat, None, &["晋中".into()], &[], &[], None)
             .await
             .unwrap();
     }
