@@ -7,7 +7,6 @@ use anyhow::Context;
 use chrono::Utc;
 
 use super::App;
-use crate::notify::flood::FloodControl;
 use crate::notify::outbox::Outbox;
 use crate::notify::telegram::TelegramSender;
 use crate::store::RecipientSpec;
@@ -66,7 +65,7 @@ impl App {
         Ok(Outbox::new(
             self.store.clone(),
             telegram,
-            Arc::new(FloodControl::new(self.config.telegram.limits)),
+            self.flood.clone(),
             worker,
             self.config.telegram.lease,
         ))

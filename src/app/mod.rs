@@ -33,6 +33,8 @@ pub struct App {
     pub store: Arc<dyn Store>,
     /// Ingest (fetcher + store + regions).
     pub ingest: Ingest,
+    /// Telegram's flood limits, shared by the outbox worker and the bot's replies.
+    pub flood: Arc<crate::notify::flood::FloodControl>,
 }
 
 impl App {
@@ -56,6 +58,7 @@ impl App {
             baseline_push: config.poll.baseline_push,
         };
         Ok(App {
+            flood: Arc::new(crate::notify::flood::FloodControl::new(config.telegram.limits)),
             config: Arc::new(config),
             store,
             ingest,

@@ -163,7 +163,7 @@ impl BotRuntime {
             }
         };
         let bot = Bot::with_client(token.clone(), client).set_api_url(base);
-        let flood = Arc::new(FloodControl::new(app.config.telegram.limits));
+        let flood = app.flood.clone();
         let replies = Arc::new(Replies {
             sender: sender.clone(),
             flood: flood.clone(),
