@@ -28,6 +28,20 @@ async fn setup(bot: &FakeBot) -> (PortalServer, TestDir, App) {
     (server, env, app)
 }
 
+/// Polls the baseline, moves the portal to epoch 1 and polls again: the new 晋中 items.
+async fn new_jinzhong_items(app: &App, server: &PortalServer) -> Vec<tidings::domain::Item> {
+    poll(app, "sample-portal").await;
+    swap(server, 3, 1, Variant::Standard);
+    let report = poll(app, "sample-portal").await;
+    let items = app.store.items(None, 10_000).await.unwrap();
+    items
+        .into_iter()
+        .filter(|i| {
+            report.new.contains(&i.id) && i.article.region.as_ref().is_some_and(|r| r.slug == "jinzhong")
+        })
+        .collect()
+}
+
 /// The article URL a message links in its title.
 fn linked_url(text: &str) -> String {
     let start = text.find("href=\"").expect("a link") + 6;
@@ -140,19 +154,7 @@ async fn retry_after_is_obeyed_and_a_blocked_chat_is_deactivated() {
     app.subscribe_telegram(444, None, &["晋中".into()], &[], &[], None)
         .await
         .unwrap();
-    poll(&app, "sample-portal").await;
-    swap(&server, 3, 1, Variant::Standard);
-    let report = poll(&app, "sample-portal").await;
-    let jinzhong_new = app
-        .store
-        .items(None, 10_000)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|i| {
-            report.new.contains(&i.id) && i.article.region.as_ref().is_some_and(|r| r.slug == "jinzhong")
-        })
-        .count();
+    let jinzhong_new = new_jinzhong_items(&app, &server).await.len();
     assert!(jinzhong_new >= 1);
 
     bot.fail_next(111, Scripted::RetryAfter(2));
@@ -282,16 +284,10 @@ async fn a_digest_chat_gets_one_message_of_linked_titles_when_due_and_nothing_in
         .store
         .set_recipient_prefs("telegram", "555", 0, Some("daily"), Some("07:30"), None, None);
     assert!(prefs.await.unwrap());
-    poll(&app, "sample-portal").await;
-    swap(&server, 3, 1, Variant::Standard);
-    let report = poll(&app, "sample-portal").await;
-    let items = app.store.items(None, 10_000).await.unwrap();
-    let want: BTreeSet<String> = items
-        .iter()
-        .filter(|i| {
-            report.new.contains(&i.id) && i.article.region.as_ref().is_some_and(|r| r.slug == "jinzhong")
-        })
-        .map(|i| i.article.url.clone())
+    let want: BTreeSet<String> = new_jinzhong_items(&app, &server)
+        .await
+        .into_iter()
+        .map(|i| i.article.url)
         .collect();
     assert!(!want.is_empty());
 
@@ -352,19 +348,7 @@ async fn include_and_exclude_filters_leave_items_out_and_a_bad_pattern_is_refuse
     app.subscribe_telegram(777, None, &["晋中".into()], &[], &[], None)
         .await
         .unwrap();
-    poll(&app, "sample-portal").await;
-    swap(&server, 3, 1, Variant::Standard);
-    let report = poll(&app, "sample-portal").await;
-    let new: Vec<_> = app
-        .store
-        .items(None, 10_000)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|i| {
-            report.new.contains(&i.id) && i.article.region.as_ref().is_some_and(|r| r.slug == "jinzhong")
-        })
-        .collect();
+    let new = new_jinzhong_items(&app, &server).await;
     assert!(!new.is_empty());
     let wanted = &new[0].article;
     // 666 wants only that title; 777 wants everything but it.

@@ -11,43 +11,51 @@ use sqlx::{Row, SqlitePool};
 use super::{SqliteStore, opt_ts, ts};
 use crate::store::{Claimed, DeliveryOutcome, OutboxStats, Recipient, RecipientSpec, StoreError, Topic};
 
-/// Queues one delivery per active instant recipient with a topic matching the item, inside
-/// the transaction that stored the item (its tags must already be in `item_tags`).
+/// Active recipients (`r`) with a topic matching item `?1` in region `?3`: a topic's empty
+/// region or tag means "any"; its tag must be among the item's tags.
+const MATCHING: &str = "r.state = 'active' AND EXISTS (
+    SELECT 1 FROM topics t WHERE t.recipient_id = r.id
+      AND (t.region = '' OR t.region = ?3)
+      AND (t.tag = '' OR EXISTS (SELECT 1 FROM item_tags it WHERE it.item_id = ?1 AND it.tag = t.tag)))";
+
+/// Queues the item for every matching recipient inside the transaction that stored it (its
+/// tags must already be in `item_tags`): one delivery per instant recipient, and digest
+/// membership for digest-mode ones. Returns how many deliveries were queued.
 pub(super) async fn queue_deliveries(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     item_id: &str,
     region: Option<&str>,
     now: &str,
 ) -> Result<u64, StoreError> {
-    let done = sqlx::query(
+    let instant = format!(
         "INSERT INTO deliveries (item_id, recipient_id, due_at, created_at)
-         SELECT ?1, r.id, ?2, ?2 FROM recipients r
-         WHERE r.state = 'active' AND r.mode = 'instant' AND EXISTS (
-             SELECT 1 FROM topics t WHERE t.recipient_id = r.id
-               AND (t.region = '' OR t.region = ?3)
-               AND (t.tag = '' OR EXISTS (SELECT 1 FROM item_tags it WHERE it.item_id = ?1 AND it.tag = t.tag)))
-         ON CONFLICT (item_id, recipient_id) DO NOTHING",
-    )
-    .bind(item_id)
-    .bind(now)
-    .bind(region)
-    .execute(&mut **tx)
-    .await?;
-    // Digest-mode recipients: membership for their next digest.
-    sqlx::query(
+         SELECT ?1, r.id, ?2, ?2 FROM recipients r WHERE r.mode = 'instant' AND {MATCHING}
+         ON CONFLICT (item_id, recipient_id) DO NOTHING"
+    );
+    let digest = format!(
         "INSERT INTO digest_entries (recipient_id, item_id, created_at)
-         SELECT r.id, ?1, ?2 FROM recipients r
-         WHERE r.state = 'active' AND r.mode <> 'instant' AND EXISTS (
-             SELECT 1 FROM topics t WHERE t.recipient_id = r.id
-               AND (t.region = '' OR t.region = ?3)
-               AND (t.tag = '' OR EXISTS (SELECT 1 FROM item_tags it WHERE it.item_id = ?1 AND it.tag = t.tag)))
-         ON CONFLICT (recipient_id, item_id) DO NOTHING",
-    )
-    .bind(item_id)
-    .bind(now)
-    .bind(region)
-    .execute(&mut **tx)
-    .await?;
+         SELECT r.id, ?1, ?2 FROM recipients r WHERE r.mode <> 'instant' AND {MATCHING}
+         ON CONFLICT (recipient_id, item_id) DO NOTHING"
+    );
+    let queued = insert_matching(tx, instant, item_id, region, now).await?;
+    insert_matching(tx, digest, item_id, region, now).await?;
+    Ok(queued)
+}
+
+/// Runs one of the statements above with its parameters (`?1` item, `?2` now, `?3` region).
+async fn insert_matching(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    sql: String,
+    item_id: &str,
+    region: Option<&str>,
+    now: &str,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(item_id)
+        .bind(now)
+        .bind(region)
+        .execute(&mut **tx)
+        .await?;
     Ok(done.rows_affected())
 }
 
