@@ -107,6 +107,15 @@ impl FloodControl {
         *entry = (*entry).max(until);
     }
 
+    /// Holds every send for `wait` (after a 429: Telegram does not say whether the chat's
+    /// limit or the bot's overall one was hit, so the whole bot waits, as teloxide's own
+    /// throttle does).
+    pub fn hold_all(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut state = self.lock();
+        state.next_slot = Some(state.next_slot.map_or(until, |slot| slot.max(until)));
+    }
+
     /// The configured gap between two messages to one chat.
     pub fn per_chat(&self) -> Duration {
         self.per_chat
@@ -183,6 +192,21 @@ mod tests {
     fn take(f: &FloodControl, chat: i64, now: Instant) -> Result<(), Instant> {
         let mut state = f.lock();
         f.try_take(&mut state, chat, now)
+    }
+
+    #[test]
+    fn after_a_429_every_chat_waits() {
+        let f = FloodControl::new(Limits::default());
+        let t0 = Instant::now();
+        f.hold_all(Duration::from_secs(2));
+        for chat in [1, 2, -3] {
+            let refused = take(&f, chat, t0 + Duration::from_millis(100));
+            assert!(
+                refused.is_err_and(|at| at >= t0 + Duration::from_millis(1900)),
+                "chat {chat}"
+            );
+        }
+        assert_eq!(take(&f, 1, t0 + Duration::from_secs(3)), Ok(()));
     }
 
     #[test]

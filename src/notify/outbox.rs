@@ -293,6 +293,7 @@ impl Outbox {
                     if let SendError::RetryAfter(wait) = &e {
                         let until = Utc::now() + chrono::Duration::from_std(*wait).unwrap_or_default();
                         self.flood.pause(chat, until);
+                        self.flood.hold_all(*wait);
                     }
                     tracing::warn!(recipient = r.id, "digest not sent, will retry: {e}");
                     ok = false;
@@ -348,6 +349,7 @@ impl Outbox {
             Err(SendError::RetryAfter(wait)) => {
                 let until = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
                 self.flood.pause(chat, until);
+                self.flood.hold_all(wait);
                 DeliveryOutcome::Retry {
                     due: until,
                     error: format!("Telegram asked to wait {}s (429)", wait.as_secs()),
