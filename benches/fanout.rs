@@ -23,6 +23,7 @@ mod helpers {
     }
 }
 
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use chrono::{FixedOffset, TimeZone, Utc};
@@ -35,10 +36,17 @@ use tokio_util::sync::CancellationToken;
 use fake_bot::FakeBot;
 
 const TOKEN: &str = "5550001234:AAbenchmarkSecretToken_x0123456789ab";
-const CHATS: i64 = 50;
-const ITEMS: u32 = 100;
+/// Private chats (50 under `cargo bench`; a smoke run of 5 under `cargo test`).
+static CHATS: LazyLock<i64> = LazyLock::new(|| if full_run() { 50 } else { 5 });
+/// Items (100 under `cargo bench`; 4 under `cargo test`).
+static ITEMS: LazyLock<u32> = LazyLock::new(|| if full_run() { 100 } else { 4 });
 /// Single-item commits timed against an idle outbox.
-const LATENCY_SAMPLES: u32 = 8;
+static LATENCY_SAMPLES: LazyLock<u32> = LazyLock::new(|| if full_run() { 8 } else { 2 });
+
+/// `cargo bench` passes `--bench`; `cargo test --all-targets` runs this as a quick smoke test.
+fn full_run() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
 
 fn main() {
     helpers::tls();
@@ -126,7 +134,7 @@ async fn bench() {
     .expect("config");
     let limits = config.telegram.limits;
     let app = App::open(config).await.expect("app");
-    for chat in 1..=CHATS {
+    for chat in 1..=*CHATS {
         app.subscribe_telegram(100_000 + chat, None, &["晋中".into()], &[], &[], None)
             .await
             .expect("subscribe");
@@ -135,13 +143,14 @@ async fn bench() {
     let worker = tokio::spawn(app.outbox().expect("outbox").run(shutdown.clone()));
 
     // The fan-out.
-    let total = ITEMS as usize * CHATS as usize;
+    let (items, chats) = (*ITEMS, *CHATS);
+    let total = items as usize * chats as usize;
     eprintln!(
-        "fanout: {ITEMS} items × {CHATS} chats = {total} messages, limits {}/s overall, {:?} per chat",
+        "fanout: {items} items × {chats} chats = {total} messages, limits {}/s overall, {:?} per chat",
         limits.global_per_second, limits.per_chat
     );
     let started = Instant::now();
-    commit(&app, 0..ITEMS).await;
+    commit(&app, 0..items).await;
     until_sent(&bot, total, Duration::from_secs(900)).await;
     let wall = started.elapsed();
     let sent = bot.sent();
@@ -153,15 +162,16 @@ async fn bench() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut latencies = Vec::new();
     let mut phase = 0x9e37_79b9_u64;
-    for n in 0..LATENCY_SAMPLES {
+    let samples = *LATENCY_SAMPLES;
+    for n in 0..samples {
         phase = phase.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
         tokio::time::sleep(Duration::from_millis(1_000 + (phase >> 33) % 700)).await;
         let before = bot.sent_count();
-        commit(&app, std::iter::once(ITEMS + n)).await;
+        commit(&app, std::iter::once(items + n)).await;
         let committed = Instant::now();
         until_sent(&bot, before + 1, Duration::from_secs(30)).await;
         latencies.push(bot.sent()[before].at.saturating_duration_since(committed));
-        until_sent(&bot, before + CHATS as usize, Duration::from_secs(60)).await;
+        until_sent(&bot, before + chats as usize, Duration::from_secs(60)).await;
     }
     shutdown.cancel();
     worker.await.expect("outbox worker");
@@ -181,7 +191,7 @@ async fn bench() {
     );
     println!("fanout: 429s received: {too_many} (target 0); other refusals: {other}");
     println!(
-        "fanout: commit → first message, idle queue: median {:.0} ms, max {:.0} ms over {LATENCY_SAMPLES} \
+        "fanout: commit → first message, idle queue: median {:.0} ms, max {:.0} ms over {samples} \
          items (target < 1 s)",
         ms(latencies[latencies.len() / 2]),
         ms(latencies[latencies.len() - 1])
