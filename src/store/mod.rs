@@ -7,7 +7,9 @@
 mod outbox;
 mod sqlite;
 
-pub use outbox::{Claimed, DeliveryOutcome, Filters, OutboxStats, Recipient, RecipientSpec, Topic};
+pub use outbox::{
+    Claimed, DeliveryOutcome, Filters, OutboxStats, Recipient, RecipientPrefs, RecipientSpec, Topic,
+};
 
 pub use sqlite::SqliteStore;
 
@@ -277,21 +279,14 @@ pub trait Store: Send + Sync {
     async fn remove_recipient(&self, kind: &str, address: &str, thread_id: i64) -> Result<bool, StoreError>;
     /// Every recipient with its topics and delivery counts.
     async fn recipients(&self) -> Result<Vec<Recipient>, StoreError>;
-    /// Sets a recipient's delivery preferences; `None` leaves a preference as it is.
-    ///
-    /// `mode` is `instant`, `daily` or `weekly`; `at` is `HH:MM` and `weekday` `mon`…`sun`
-    /// (in the recipient's time zone); `tz` an IANA name. Values are stored as given: callers
-    /// validate them. False if there is no such recipient.
-    #[allow(clippy::too_many_arguments)]
+    /// Changes a recipient's delivery preferences (see [`RecipientPrefs`]). False if there is
+    /// no such recipient.
     async fn set_recipient_prefs(
         &self,
         kind: &str,
         address: &str,
         thread_id: i64,
-        mode: Option<&str>,
-        at: Option<&str>,
-        weekday: Option<&str>,
-        tz: Option<&str>,
+        prefs: &RecipientPrefs,
     ) -> Result<bool, StoreError>;
     /// Claims up to `limit` due deliveries for `worker` until `now + lease` (oldest item first).
     async fn claim_deliveries(

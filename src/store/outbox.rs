@@ -71,6 +71,20 @@ fn compile(p: &str) -> Result<regex::Regex, regex::Error> {
         .build()
 }
 
+/// Delivery preferences to change; `None` leaves a preference as it is. Values are stored
+/// as given: callers validate them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecipientPrefs {
+    /// `instant`, `daily` or `weekly`.
+    pub mode: Option<String>,
+    /// Digest time `HH:MM` in the recipient's time zone.
+    pub digest_at: Option<String>,
+    /// Digest weekday `mon`…`sun`.
+    pub digest_weekday: Option<String>,
+    /// IANA time zone name.
+    pub tz: Option<String>,
+}
+
 /// A stored recipient.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Recipient {

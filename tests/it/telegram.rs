@@ -280,9 +280,12 @@ async fn a_digest_chat_gets_one_message_of_linked_titles_when_due_and_nothing_in
     app.subscribe_telegram(555, None, &["晋中".into()], &[], &[], None)
         .await
         .unwrap();
-    let prefs = app
-        .store
-        .set_recipient_prefs("telegram", "555", 0, Some("daily"), Some("07:30"), None, None);
+    let daily_0730 = tidings::store::RecipientPrefs {
+        mode: Some("daily".into()),
+        digest_at: Some("07:30".into()),
+        ..Default::default()
+    };
+    let prefs = app.store.set_recipient_prefs("telegram", "555", 0, &daily_0730);
     assert!(prefs.await.unwrap());
     let want: BTreeSet<String> = new_jinzhong_items(&app, &server)
         .await

@@ -38,7 +38,7 @@ use super::send::{SendError, TelegramSender};
 use crate::app::App;
 use crate::notify::flood::FloodControl;
 use crate::notify::topics::parse_topic;
-use crate::store::{Alert, Recipient, RecipientSpec, StoreError, Topic};
+use crate::store::{Alert, Recipient, RecipientPrefs, RecipientSpec, StoreError, Topic};
 
 /// The reply to a group member who is not an administrator.
 pub const NOT_ADMIN: &str = "只有群管理员可以修改本群的订阅。";
@@ -591,6 +591,14 @@ impl BotRuntime {
         Ok(reply)
     }
 
+    /// Stores preferences for the chat (or forum topic) of `place`.
+    async fn set_prefs(&self, place: Place, prefs: &RecipientPrefs) -> Result<bool, StoreError> {
+        let store = &self.app.store;
+        store
+            .set_recipient_prefs("telegram", &place.address(), place.thread_id(), prefs)
+            .await
+    }
+
     async fn digest(&self, args: &str, place: Place) -> Result<String, StoreError> {
         let request = match parse_digest(args) {
             Ok(r) => r,
@@ -607,18 +615,13 @@ impl BotRuntime {
             DigestRequest::Daily { at } => (Some(at.as_str()), None),
             DigestRequest::Weekly { weekday, at } => (Some(at.as_str()), Some(*weekday)),
         };
-        self.app
-            .store
-            .set_recipient_prefs(
-                "telegram",
-                &place.address(),
-                place.thread_id(),
-                Some(request.mode()),
-                at,
-                weekday,
-                None,
-            )
-            .await?;
+        let prefs = RecipientPrefs {
+            mode: Some(request.mode().to_owned()),
+            digest_at: at.map(str::to_owned),
+            digest_weekday: weekday.map(str::to_owned),
+            tz: None,
+        };
+        self.set_prefs(place, &prefs).await?;
         let tz = escape_html(&existing.tz);
         Ok(match &request {
             DigestRequest::Off => "已改为即时推送：新文章一发布就推送。".to_owned(),
@@ -643,18 +646,11 @@ impl BotRuntime {
         if let Some(refusal) = config_managed(Some(&existing)) {
             return Ok(refusal);
         }
-        self.app
-            .store
-            .set_recipient_prefs(
-                "telegram",
-                &place.address(),
-                place.thread_id(),
-                None,
-                None,
-                None,
-                Some(tz.name()),
-            )
-            .await?;
+        let prefs = RecipientPrefs {
+            tz: Some(tz.name().to_owned()),
+            ..RecipientPrefs::default()
+        };
+        self.set_prefs(place, &prefs).await?;
         let local = Utc::now().with_timezone(&tz).format("%H:%M");
         let mut reply = format!("已将时区设为 {}（当地时间 {local}）。", escape_html(tz.name()));
         if existing.mode != "instant" {

@@ -14,7 +14,7 @@ use sqlx::{Row, SqlitePool};
 
 use super::{
     Alert, Claimed, CommitOutcome, DaemonLock, DeliveryOutcome, Facet, FeedQuery, InputState, Known,
-    OutboxStats, PollCommit, Recipient, RecipientSpec, SourceState, Store, StoreError,
+    OutboxStats, PollCommit, Recipient, RecipientPrefs, RecipientSpec, SourceState, Store, StoreError,
 };
 use crate::domain::{Article, Item, RegionRef};
 use crate::source::fetch::Validators;
@@ -587,12 +587,9 @@ impl Store for SqliteStore {
         kind: &str,
         address: &str,
         thread_id: i64,
-        mode: Option<&str>,
-        at: Option<&str>,
-        weekday: Option<&str>,
-        tz: Option<&str>,
+        prefs: &RecipientPrefs,
     ) -> Result<bool, StoreError> {
-        self.set_recipient_prefs_impl(kind, address, thread_id, mode, at, weekday, tz)
+        self.set_recipient_prefs_impl(kind, address, thread_id, prefs)
             .await
     }
 

@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{Row, SqlitePool};
 
 use super::{SqliteStore, opt_ts, ts};
-use crate::store::{Claimed, DeliveryOutcome, OutboxStats, Recipient, RecipientSpec, StoreError, Topic};
+use crate::store::{
+    Claimed, DeliveryOutcome, OutboxStats, Recipient, RecipientPrefs, RecipientSpec, StoreError, Topic,
+};
 
 /// Active recipients (`r`) with a topic matching item `?1` in region `?3`: a topic's empty
 /// region or tag means "any"; its tag must be among the item's tags.
@@ -170,16 +172,12 @@ impl SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn set_recipient_prefs_impl(
         &self,
         kind: &str,
         address: &str,
         thread_id: i64,
-        mode: Option<&str>,
-        at: Option<&str>,
-        weekday: Option<&str>,
-        tz: Option<&str>,
+        prefs: &RecipientPrefs,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE recipients SET mode = coalesce(?4, mode), digest_at = coalesce(?5, digest_at),
@@ -189,10 +187,10 @@ impl SqliteStore {
         .bind(kind)
         .bind(address)
         .bind(thread_id)
-        .bind(mode)
-        .bind(at)
-        .bind(weekday)
-        .bind(tz)
+        .bind(&prefs.mode)
+        .bind(&prefs.digest_at)
+        .bind(&prefs.digest_weekday)
+        .bind(&prefs.tz)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
