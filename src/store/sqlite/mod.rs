@@ -130,23 +130,14 @@ impl SqliteStore {
             },
         })
     }
-}
 
-/// The local calendar day of the publish time, `YYYY-MM-DD`.
-pub fn pub_day(a: &Article) -> Option<String> {
-    a.published.map(|p| p.format("%Y-%m-%d").to_string())
-}
-
-#[async_trait]
-impl Store for SqliteStore {
-    async fn source_state(&self, source: &str) -> Result<Option<SourceState>, StoreError> {
-        Ok(self.source_states().await?.into_iter().find(|s| s.id == source))
-    }
-
-    async fn source_states(&self) -> Result<Vec<SourceState>, StoreError> {
+    /// Source states (one source, or all), with their item counts.
+    async fn source_states_where(&self, source: Option<&str>) -> Result<Vec<SourceState>, StoreError> {
         let rows = sqlx::query(
-            "SELECT s.*, (SELECT COUNT(*) FROM items i WHERE i.source = s.id) AS n FROM sources s ORDER BY s.id",
+            "SELECT s.*, (SELECT COUNT(*) FROM items i WHERE i.source = s.id) AS n
+             FROM sources s WHERE (?1 IS NULL OR s.id = ?1) ORDER BY s.id",
         )
+        .bind(source)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -164,6 +155,22 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+}
+
+/// The local calendar day of the publish time, `YYYY-MM-DD`.
+pub fn pub_day(a: &Article) -> Option<String> {
+    a.published.map(|p| p.format("%Y-%m-%d").to_string())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn source_state(&self, source: &str) -> Result<Option<SourceState>, StoreError> {
+        Ok(self.source_states_where(Some(source)).await?.pop())
+    }
+
+    async fn source_states(&self) -> Result<Vec<SourceState>, StoreError> {
+        self.source_states_where(None).await
     }
 
     async fn input_states(&self, source: &str) -> Result<Vec<InputState>, StoreError> {
