@@ -70,35 +70,14 @@ pub enum Command {
     },
     /// Send every due delivery now, then exit.
     Deliver,
-    /// Subscribe a Telegram chat (or a forum topic of it) to regions and tags.
-    Subscribe {
-        /// The chat id (`-100…` for groups and channels).
-        #[arg(long, allow_hyphen_values = true)]
-        telegram: i64,
-        /// Forum topic (`message_thread_id`).
-        #[arg(long)]
-        thread: Option<i64>,
-        /// A region (slug, name or alias); repeatable.
-        #[arg(long)]
-        region: Vec<String>,
-        /// A tag; repeatable.
-        #[arg(long)]
-        tag: Vec<String>,
-        /// A topic such as `晋中+高质量` (region AND tag) or `tag:晋中`; repeatable.
-        #[arg(long)]
-        topic: Vec<String>,
-        /// Deliver only items whose title or summary matches this regex (`''` clears).
-        #[arg(long)]
-        include: Option<String>,
-        /// Leave out items whose title or summary matches this regex (`''` clears).
-        #[arg(long)]
-        exclude: Option<String>,
-    },
-    /// Remove a Telegram chat's subscription and its queued deliveries.
+    /// Subscribe an email address or a Telegram chat (or a forum topic of it) to regions
+    /// and tags. An address gets a confirmation mail first unless `--confirmed`.
+    Subscribe(Box<SubscribeArgs>),
+    /// Remove an email address's or a Telegram chat's subscription and its queued deliveries.
     Unsubscribe {
-        /// The chat id.
-        #[arg(long, allow_hyphen_values = true)]
-        telegram: i64,
+        /// Who.
+        #[command(flatten)]
+        who: Who,
         /// Forum topic.
         #[arg(long)]
         thread: Option<i64>,
@@ -111,6 +90,59 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+}
+
+/// A recipient on the command line: an email address or a Telegram chat.
+#[derive(Debug, Clone, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct Who {
+    /// The chat id (`-100…` for groups and channels).
+    #[arg(long, allow_hyphen_values = true)]
+    pub telegram: Option<i64>,
+    /// The email address.
+    #[arg(long)]
+    pub email: Option<String>,
+}
+
+/// `tidings subscribe …`
+#[derive(Debug, Clone, clap::Args)]
+pub struct SubscribeArgs {
+    /// Who.
+    #[command(flatten)]
+    pub who: Who,
+    /// Forum topic (`message_thread_id`) of a Telegram chat.
+    #[arg(long)]
+    pub thread: Option<i64>,
+    /// A region (slug, name or alias); repeatable.
+    #[arg(long)]
+    pub region: Vec<String>,
+    /// A tag; repeatable.
+    #[arg(long)]
+    pub tag: Vec<String>,
+    /// A topic such as `晋中+高质量` (region AND tag) or `tag:晋中`; repeatable.
+    #[arg(long)]
+    pub topic: Vec<String>,
+    /// Deliver only items whose title or summary matches this regex (`''` clears).
+    #[arg(long)]
+    pub include: Option<String>,
+    /// Leave out items whose title or summary matches this regex (`''` clears).
+    #[arg(long)]
+    pub exclude: Option<String>,
+    /// `instant` (each new item), `daily` or `weekly` (a digest).
+    #[arg(long, value_parser = ["instant", "daily", "weekly"])]
+    pub mode: Option<String>,
+    /// Digest time `HH:MM` in the recipient's time zone (default 08:00).
+    #[arg(long)]
+    pub at: Option<String>,
+    /// Digest weekday for weekly digests: mon … sun (default mon).
+    #[arg(long)]
+    pub weekday: Option<String>,
+    /// IANA time zone (default Asia/Shanghai).
+    #[arg(long)]
+    pub tz: Option<String>,
+    /// Subscribe the address at once: its owner agreed elsewhere (no confirmation mail).
+    #[arg(long)]
+    pub confirmed: bool,
 }
 
 /// `tidings sources …`

@@ -9,7 +9,6 @@ use tidings::app::{
 };
 use tidings::cli::{Cli, Command, ConfigAction, SourcesAction};
 use tidings::config::{Config, load_recipe_file};
-use tidings::store::Filters;
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
@@ -161,38 +160,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
-        Command::Subscribe {
-            telegram,
-            thread,
-            region,
-            tag,
-            topic,
-            include,
-            exclude,
-        } => {
+        Command::Subscribe(args) => {
             let app = App::open(load(&cli)?).await?;
-            let filters = (include.is_some() || exclude.is_some()).then(|| Filters {
-                include: include.clone(),
-                exclude: exclude.clone(),
-            });
-            let topics = app
-                .subscribe_telegram(*telegram, *thread, region, tag, topic, filters)
-                .await?;
-            let shown: Vec<String> = topics
-                .iter()
-                .map(|t| tidings::notify::topics::show_topic(t, &app.config.regions))
-                .collect();
-            println!("telegram {telegram}: subscribed to {}", shown.join(" "));
+            println!("{}", app.subscribe_cli(args).await?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Unsubscribe { telegram, thread } => {
+        Command::Unsubscribe { who, thread } => {
             let app = App::open(load(&cli)?).await?;
-            let removed = app
-                .store
-                .remove_recipient("telegram", &telegram.to_string(), thread.unwrap_or(0))
-                .await?;
-            anyhow::ensure!(removed, "telegram {telegram} has no subscription");
-            println!("telegram {telegram}: unsubscribed");
+            println!("{}", app.unsubscribe_cli(who, *thread).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Subscriptions => {

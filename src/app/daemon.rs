@@ -32,9 +32,12 @@ pub async fn run_daemon(app: App, listener: TcpListener, shutdown: CancellationT
     let tasks = TaskTracker::new();
     let stop = shutdown.clone();
     tasks.spawn(async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await;
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await;
         if let Err(e) = served {
             tracing::error!("HTTP server stopped: {e}");
         }
@@ -63,8 +66,17 @@ fn with_public_url(app: App, local: SocketAddr) -> App {
     }
     let mut config = (*app.config).clone();
     config.server.listen = local;
+    // Mail links are built from the public URL too.
+    let mail = match App::mail_channel(&config) {
+        Ok(mail) => mail,
+        Err(e) => {
+            tracing::error!("email is off: {e:#}");
+            None
+        }
+    };
     App {
         config: Arc::new(config),
+        mail,
         ..app
     }
 }

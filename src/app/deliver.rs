@@ -1,5 +1,5 @@
 //! Delivery wiring: configured channels become recipients, and an [`Outbox`] is built from
-//! the configuration (Telegram on when its token is set).
+//! the configuration (Telegram on when its token is set, email when SMTP and the key are).
 
 use std::sync::Arc;
 
@@ -7,7 +7,8 @@ use anyhow::Context;
 use chrono::Utc;
 
 use super::App;
-use crate::notify::outbox::Outbox;
+use crate::notify::clock::Clock;
+use crate::notify::outbox::{Channels, Outbox};
 use crate::notify::telegram::TelegramSender;
 use crate::store::RecipientSpec;
 
@@ -43,8 +44,14 @@ impl App {
         Ok(())
     }
 
-    /// The outbox worker for this process.
+    /// The outbox worker for this process, its digests scheduled by the system clock (or
+    /// the test clock named by `TIDINGS_TEST_CLOCK`).
     pub fn outbox(&self) -> anyhow::Result<Outbox> {
+        self.outbox_with(Clock::from_env())
+    }
+
+    /// The outbox worker with digests scheduled by `clock`.
+    pub fn outbox_with(&self, clock: Clock) -> anyhow::Result<Outbox> {
         let secrets = &self.config.secrets;
         let telegram = match &secrets.telegram_token {
             Some(token) => Some(Arc::new(
@@ -62,12 +69,17 @@ impl App {
             std::env::var("HOSTNAME").unwrap_or_else(|_| "tidings".into()),
             std::process::id()
         );
+        let channels = Channels {
+            telegram,
+            mail: self.mail.clone(),
+        };
         Ok(Outbox::new(
             self.store.clone(),
-            telegram,
+            channels,
             self.flood.clone(),
             worker,
             self.config.telegram.lease,
+            clock,
         ))
     }
 }

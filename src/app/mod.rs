@@ -4,6 +4,7 @@ mod check;
 mod daemon;
 mod deliver;
 mod demo;
+mod email;
 mod export;
 mod report;
 mod subscriptions;
@@ -11,6 +12,7 @@ mod subscriptions;
 pub use check::{CheckReport, CheckRow, check_source};
 pub use daemon::{bind, run_daemon};
 pub use demo::{DemoOptions, run_demo};
+pub use email::{CONFIRM_VALIDITY, SubscribeError, SubscribeInput};
 pub use export::render_site;
 pub use report::{poll_table, sources_table};
 
@@ -35,6 +37,8 @@ pub struct App {
     pub ingest: Ingest,
     /// Telegram's flood limits, shared by the outbox worker and the bot's replies.
     pub flood: Arc<crate::notify::flood::FloodControl>,
+    /// The email channel (pooled SMTP client and mail context), when email is on.
+    pub mail: Option<Arc<crate::notify::outbox::MailChannel>>,
 }
 
 impl App {
@@ -57,12 +61,38 @@ impl App {
             regions: config.regions.clone(),
             baseline_push: config.poll.baseline_push,
         };
+        let mail = Self::mail_channel(&config)?;
         Ok(App {
             flood: Arc::new(crate::notify::flood::FloodControl::new(config.telegram.limits)),
             config: Arc::new(config),
             store,
             ingest,
+            mail,
         })
+    }
+
+    /// The email channel for `config`, when email is on (its links use the public URL).
+    pub fn mail_channel(config: &Config) -> anyhow::Result<Option<Arc<crate::notify::outbox::MailChannel>>> {
+        use crate::notify::email::{MailContext, Mailer};
+        let secrets = &config.secrets;
+        let (Some(url), Some(key)) = (&secrets.smtp_url, &secrets.secret_key) else {
+            return Ok(None);
+        };
+        let public = config.public_url();
+        let from = match &secrets.email_from {
+            Some(from) => from.clone(),
+            None => format!("tidings@{}", public.host_str().unwrap_or("localhost")),
+        };
+        let connections = config.email.connections;
+        let mailer =
+            Mailer::new(url, u32::try_from(connections).unwrap_or(8)).context("building the SMTP client")?;
+        let context = MailContext::new(&from, &public, key, config.regions.clone())
+            .context("[email] from: set it to the address mail is sent from, like news@example.org")?;
+        Ok(Some(crate::notify::outbox::MailChannel::new(
+            mailer,
+            context,
+            connections,
+        )))
     }
 
     /// The recipes named, or every enabled recipe when `ids` is empty.

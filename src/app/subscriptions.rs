@@ -1,14 +1,100 @@
-//! `tidings subscribe`, `unsubscribe` and `subscriptions` for Telegram chats.
+//! `tidings subscribe`, `unsubscribe` and `subscriptions` for email addresses and Telegram
+//! chats.
 
 use anyhow::Context;
 use chrono::Utc;
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 
 use super::App;
+use super::email::SubscribeInput;
+use crate::cli::{SubscribeArgs, Who};
 use crate::notify::topics::{parse_topic, show_topic};
 use crate::store::{Filters, RecipientSpec, Topic};
 
 impl App {
+    /// `tidings subscribe`: an address is mailed a confirmation link (or, with
+    /// `--confirmed`, subscribed at once); a chat is subscribed at once. Returns what was done.
+    pub async fn subscribe_cli(&self, args: &SubscribeArgs) -> anyhow::Result<String> {
+        let filters = (args.include.is_some() || args.exclude.is_some()).then(|| Filters {
+            include: args.include.clone(),
+            exclude: args.exclude.clone(),
+        });
+        let input = SubscribeInput {
+            email: args.who.email.clone().unwrap_or_default(),
+            regions: args.region.clone(),
+            tags: args.tag.clone(),
+            topics: args.topic.clone(),
+            mode: args.mode.clone(),
+            at: args.at.clone(),
+            weekday: args.weekday.clone(),
+            tz: args.tz.clone(),
+        };
+        if let Some(chat) = args.who.telegram {
+            let topics = self
+                .subscribe_telegram(chat, args.thread, &args.region, &args.tag, &args.topic, filters)
+                .await?;
+            if args.mode.is_some() || args.at.is_some() || args.weekday.is_some() || args.tz.is_some() {
+                // The same checks as for an address (any valid address stands in).
+                let prefs = self
+                    .check_subscription(&SubscribeInput {
+                        email: "operator@example.org".into(),
+                        ..input
+                    })?
+                    .prefs;
+                self.store
+                    .set_recipient_prefs("telegram", &chat.to_string(), args.thread.unwrap_or(0), &prefs)
+                    .await?;
+            }
+            return Ok(format!(
+                "telegram {chat}: subscribed to {}",
+                self.show_topics(&topics)
+            ));
+        }
+        let mut request = self.check_subscription(&input)?;
+        if let Some(f) = filters {
+            f.validate().map_err(anyhow::Error::msg)?;
+            request.filters = f;
+        }
+        let topics = self.show_topics(&request.topics);
+        if args.confirmed {
+            self.subscribe_confirmed(&request).await?;
+            return Ok(format!("email {}: subscribed to {topics}", request.address));
+        }
+        let address = request.address.clone();
+        self.request_subscription(request, Utc::now()).await.map_err(|e| match e {
+            super::SubscribeError::MailOff => anyhow::anyhow!(
+                "email is off (set TIDINGS_SMTP_URL and TIDINGS_SECRET_KEY), so no confirmation mail can be sent; pass --confirmed if the address's owner already agreed"
+            ),
+            other => anyhow::Error::new(other),
+        })?;
+        Ok(format!(
+            "email {address}: confirmation mail sent; {topics} starts once the link in it is followed (valid 48 hours)"
+        ))
+    }
+
+    /// `tidings unsubscribe`: removes the recipient and its queued deliveries.
+    pub async fn unsubscribe_cli(&self, who: &Who, thread: Option<i64>) -> anyhow::Result<String> {
+        let (kind, address) = match (&who.email, who.telegram) {
+            (Some(email), _) => ("email", crate::notify::email::normalize_address(email)?),
+            (None, Some(chat)) => ("telegram", chat.to_string()),
+            (None, None) => anyhow::bail!("name --email ADDRESS or --telegram CHAT_ID"),
+        };
+        let removed = self
+            .store
+            .remove_recipient(kind, &address, thread.unwrap_or(0))
+            .await?;
+        anyhow::ensure!(removed, "{kind} {address} has no subscription");
+        Ok(format!("{kind} {address}: unsubscribed"))
+    }
+
+    fn show_topics(&self, topics: &[Topic]) -> String {
+        let shown: Vec<String> = topics
+            .iter()
+            .map(|t| show_topic(t, &self.config.regions))
+            .collect();
+        shown.join(" ")
+    }
+
     /// Subscribes a chat to topics given as regions, tags and `a+b` topics, optionally
     /// replacing its include/exclude filters.
     pub async fn subscribe_telegram(
@@ -80,6 +166,7 @@ impl App {
             "state",
             "origin",
             "topics",
+            "mode",
             "queued",
             "sent",
             "failed",
@@ -106,6 +193,15 @@ impl App {
                 state,
                 r.origin.clone(),
                 topics.join(" "),
+                match r.mode.as_str() {
+                    "daily" => format!("daily {}", r.digest_at.as_deref().unwrap_or("08:00")),
+                    "weekly" => format!(
+                        "weekly {} {}",
+                        r.digest_weekday.as_deref().unwrap_or("mon"),
+                        r.digest_at.as_deref().unwrap_or("08:00")
+                    ),
+                    other => other.to_owned(),
+                },
                 r.counts[0].to_string(),
                 r.counts[1].to_string(),
                 r.counts[2].to_string(),

@@ -14,7 +14,7 @@ pub use recipe::{
     ArticleSelectors, FeedInput, IdentityPolicy, Listing, META_GROUPS, Recipe, RecipeDefaults,
     SourceOverride, input_name, rebase,
 };
-pub use secrets::{Feature, Secrets};
+pub use secrets::{Feature, Secret, Secrets};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -52,6 +52,19 @@ pub struct Config {
     pub secrets: Secrets,
     /// Telegram delivery settings.
     pub telegram: TelegramSettings,
+    /// Email delivery and subscription settings.
+    pub email: EmailSettings,
+}
+
+/// `[email]` besides its secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailSettings {
+    /// SMTP connections kept open, and mails sent at once (`connections`, default 8).
+    pub connections: usize,
+    /// Subscription requests accepted per client IP per hour (`per_ip_per_hour`, default 10).
+    pub per_ip_per_hour: u32,
+    /// Confirmation mails sent to one address per hour (`per_address_per_hour`, default 3).
+    pub per_address_per_hour: u32,
 }
 
 /// `[telegram]` besides its secret.
@@ -90,6 +103,9 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     /// Base of every absolute link the service writes.
     pub public_url: Option<Url>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`trusted_proxies`, addresses or
+    /// CIDR ranges); from anyone else the client is the connecting address.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// `[storage]`.
@@ -142,6 +158,8 @@ struct RawConfig {
 struct RawServer {
     listen: Option<Spanned<String>>,
     public_url: Option<Spanned<String>>,
+    #[serde(default)]
+    trusted_proxies: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -302,6 +320,7 @@ fn parse(
         long_enough
     });
     let allow_private = raw.fetch.allow_private.unwrap_or(false);
+    let trusted_proxies = trusted_proxies(&raw.server.trusted_proxies, &mut doc);
     let regions = match &raw.regions {
         None => RegionTable::shanxi(),
         Some(list) => RegionTable::new(
@@ -374,6 +393,7 @@ fn parse(
         server: ServerSettings {
             listen: listen?,
             public_url: public_url?,
+            trusted_proxies: trusted_proxies?,
         },
         storage: StorageSettings {
             url: storage_url,
@@ -402,7 +422,33 @@ fn parse(
             channels: channels?,
             operator_chat: raw.telegram.operator_chat,
         },
+        email: EmailSettings {
+            connections: raw.email.connections.unwrap_or(8).clamp(1, 64) as usize,
+            per_ip_per_hour: raw.email.per_ip_per_hour.unwrap_or(10),
+            per_address_per_hour: raw.email.per_address_per_hour.unwrap_or(3),
+        },
     })
+}
+
+/// Parses `[server] trusted_proxies`: IP addresses (one host) or CIDR ranges.
+fn trusted_proxies(raw: &[Spanned<String>], doc: &mut Doc<'_>) -> Option<Vec<ipnet::IpNet>> {
+    let before = doc.count();
+    let mut out = Vec::new();
+    for p in raw {
+        let text = p.get_ref().trim();
+        let net = text
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+        match net {
+            Ok(net) => out.push(net),
+            Err(_) => doc.error(
+                Some(p.span()),
+                "server.trusted_proxies",
+                format!("`{text}` is not an IP address or CIDR range like 10.0.0.0/8"),
+            ),
+        }
+    }
+    (doc.count() == before).then_some(out)
 }
 
 /// Validates `[[telegram.channels]]`: numeric chat ids and parseable topics.

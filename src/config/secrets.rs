@@ -53,6 +53,12 @@ pub(super) struct RawChannel {
 pub(super) struct RawEmail {
     enabled: Option<bool>,
     from: Option<Spanned<String>>,
+    /// SMTP connections kept open, and mails sent at once.
+    pub(super) connections: Option<u32>,
+    /// Subscription requests accepted per client IP per hour.
+    pub(super) per_ip_per_hour: Option<u32>,
+    /// Confirmation mails sent to one address per hour.
+    pub(super) per_address_per_hour: Option<u32>,
 }
 
 /// A secret value whose `Debug` never shows it.

@@ -10,6 +10,8 @@
 //! - `query`: feed query strings and their canonical form ([`Filter`]).
 //! - `opml`, `pages` (+ `templates/`), `status`: `/feeds.opml`, `/`, `/status`, `/status.json`.
 //! - `metrics`: `/metrics` in the Prometheus text format, read from the store.
+//! - `subscribe`: the email subscription pages (`/subscribe`, `/confirm`, `/manage`,
+//!   `/unsubscribe`) and their per-client rate limit.
 //!
 //! Feeds, `/` and `/feeds.opml` are compressed by [`Rendered`] itself; the other responses
 //! (status pages) go through tower-http's `CompressionLayer`, which leaves responses that
@@ -24,6 +26,7 @@ mod opml;
 pub mod pages;
 mod query;
 pub mod status;
+pub mod subscribe;
 mod version;
 
 pub use cache::{FeedCache, MAX_ENTRIES};
@@ -39,9 +42,10 @@ pub use version::{REFRESH, VersionWatch};
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::compression::CompressionLayer;
 
 use crate::app::App;
@@ -102,12 +106,15 @@ pub struct ServeState {
     pub cache: Arc<FeedCache>,
     /// The store version, re-read at most every [`REFRESH`].
     pub version: Arc<VersionWatch>,
+    /// `/subscribe` requests per client IP.
+    pub subscribe_limit: Arc<subscribe::SubscribeLimiter>,
 }
 
 impl ServeState {
     /// State with an empty cache of at most [`MAX_ENTRIES`] documents.
     pub fn new(app: App) -> ServeState {
         ServeState {
+            subscribe_limit: Arc::new(subscribe::SubscribeLimiter::new(app.config.email.per_ip_per_hour)),
             app,
             cache: Arc::new(FeedCache::new(MAX_ENTRIES)),
             version: Arc::new(VersionWatch::default()),
@@ -125,6 +132,9 @@ impl ServeState {
     }
 }
 
+/// The largest form body accepted.
+const FORM_LIMIT: usize = 16 * 1024;
+
 /// Every HTTP route of the service.
 pub fn router(app: App) -> Router {
     router_with(ServeState::new(app))
@@ -138,6 +148,18 @@ pub fn router_with(state: ServeState) -> Router {
         .route("/status", get(status::status))
         .route("/status.json", get(status::status_json))
         .layer(CompressionLayer::new());
+    let subscription_pages = Router::new()
+        .route("/subscribe", post(subscribe::subscribe))
+        .route("/confirm/{token}", get(subscribe::confirm))
+        .route(
+            "/manage/{token}",
+            get(subscribe::manage_page).post(subscribe::manage),
+        )
+        .route(
+            "/unsubscribe/{token}",
+            get(subscribe::unsubscribe_page).post(subscribe::unsubscribe),
+        )
+        .layer(DefaultBodyLimit::max(FORM_LIMIT));
     Router::new()
         .route("/", get(pages::index))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -146,6 +168,7 @@ pub fn router_with(state: ServeState) -> Router {
         .route("/feeds/{file}", get(feeds::top))
         .route("/feeds/{section}/{file}", get(feeds::nested))
         .merge(status_pages)
+        .merge(subscription_pages)
         .fallback(not_found)
         .with_state(state)
 }

@@ -22,9 +22,14 @@ use crate::render::{FeedKind, Format};
 /// The site's name in titles.
 pub const SITE_TITLE: &str = "Tidings";
 
-const TEMPLATES: [(&str, &str); 2] = [
+const TEMPLATES: [(&str, &str); 4] = [
     ("index.html", include_str!("templates/index.html")),
     ("status.html", include_str!("templates/status.html")),
+    ("message.html", include_str!("templates/message.html")),
+    (
+        "subscribe_form.html",
+        include_str!("templates/subscribe_form.html"),
+    ),
 ];
 
 fn templates() -> &'static Environment<'static> {
@@ -128,6 +133,8 @@ struct IndexPage {
     regions: Vec<Row>,
     tags: Vec<Row>,
     sources: Vec<Row>,
+    subscribe: Option<super::subscribe::SubscribeForm>,
+    telegram: bool,
 }
 
 /// The index page for a catalog: the same bytes from the server and `tidings render`.
@@ -179,6 +186,11 @@ pub fn index_document(app: &App, catalog: &Catalog) -> Result<Rendered, ServeErr
                 row(&s.title, &s.id, s.count, s.last_updated, s.enabled, kind)
             })
             .collect(),
+        subscribe: app
+            .mail
+            .is_some()
+            .then(|| super::subscribe::SubscribeForm::blank(app, catalog)),
+        telegram: app.config.secrets.telegram_token.is_some(),
     };
     let html = render_page("index.html", page)?;
     Ok(Rendered::new(

@@ -8,7 +8,8 @@ mod outbox;
 mod sqlite;
 
 pub use outbox::{
-    Claimed, DeliveryOutcome, Filters, OutboxStats, Recipient, RecipientPrefs, RecipientSpec, Topic,
+    Claimed, ConfirmOutcome, DeliveryOutcome, Filters, MAX_BOUNCES, NewConfirmation, OutboxStats, Recipient,
+    RecipientPrefs, RecipientSpec, SubscriptionRequest, Topic,
 };
 
 pub use sqlite::SqliteStore;
@@ -279,6 +280,31 @@ pub trait Store: Send + Sync {
     async fn remove_recipient(&self, kind: &str, address: &str, thread_id: i64) -> Result<bool, StoreError>;
     /// Every recipient with its topics and delivery counts.
     async fn recipients(&self) -> Result<Vec<Recipient>, StoreError>;
+    /// One recipient by id.
+    async fn recipient(&self, id: i64) -> Result<Option<Recipient>, StoreError>;
+    /// Removes a recipient by id (unsubscribe links). False if there was none.
+    async fn remove_recipient_id(&self, id: i64) -> Result<bool, StoreError>;
+    /// Stores a pending email confirmation (double opt-in).
+    async fn create_confirmation(&self, confirmation: &NewConfirmation) -> Result<(), StoreError>;
+    /// Follows a confirmation link: in one transaction, creates or updates the email
+    /// recipient exactly as requested (active again, refusals forgotten) and marks the
+    /// token used. Using a token twice changes nothing.
+    async fn confirm_subscription(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ConfirmOutcome, StoreError>;
+    /// Confirmations asked for this address since `since` (the per-address rate limit).
+    async fn confirmations_since(&self, address: &str, since: DateTime<Utc>) -> Result<i64, StoreError>;
+    /// Counts a permanent refusal (SMTP 5xx) of mail to a recipient outside a delivery
+    /// (a digest); at [`MAX_BOUNCES`] in a row it is suspended and its queue cancelled.
+    /// Returns whether it is now suspended.
+    async fn record_bounce(
+        &self,
+        recipient_id: i64,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     /// Changes a recipient's delivery preferences (see [`RecipientPrefs`]). False if there is
     /// no such recipient.
     async fn set_recipient_prefs(
@@ -288,9 +314,11 @@ pub trait Store: Send + Sync {
         thread_id: i64,
         prefs: &RecipientPrefs,
     ) -> Result<bool, StoreError>;
-    /// Claims up to `limit` due deliveries for `worker` until `now + lease` (oldest item first).
+    /// Claims up to `limit` due deliveries to recipients of `kind` (`telegram`, `email`)
+    /// for `worker` until `now + lease` (oldest item first).
     async fn claim_deliveries(
         &self,
+        kind: &str,
         worker: &str,
         now: DateTime<Utc>,
         lease: std::time::Duration,
@@ -308,7 +336,8 @@ pub trait Store: Send + Sync {
     async fn outbox_stats(&self, now: DateTime<Utc>) -> Result<OutboxStats, StoreError>;
     /// The items waiting for a recipient's next digest, newest first.
     async fn digest_items(&self, recipient_id: i64) -> Result<Vec<Item>, StoreError>;
-    /// Records a digest sent (or found empty): its items leave the queue.
+    /// Records a digest sent (or found empty): its items leave the queue, and a sent digest
+    /// clears the recipient's refusal count.
     async fn finish_digest(
         &self,
         recipient_id: i64,

@@ -1,12 +1,12 @@
 //! The outbox's values: recipients with their topics, claimed deliveries, outcomes.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::Item;
 
 /// One topic: a region slug, a tag, or both (an intersection such as `晋中+高质量`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Topic {
     /// Region slug, if the topic names one.
     pub region: Option<String>,
@@ -17,13 +17,13 @@ pub struct Topic {
 /// A recipient to add or update.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecipientSpec {
-    /// `telegram` (or `email` later).
+    /// `telegram` or `email`.
     pub kind: String,
     /// Chat id or address.
     pub address: String,
     /// Forum topic (`message_thread_id`), 0 for none.
     pub thread_id: i64,
-    /// Who manages it: `cli`, `config` or `bot`.
+    /// Who manages it: `cli`, `config`, `bot` or `web`.
     pub origin: String,
     /// Its topics; an item matching any of them is delivered.
     pub topics: Vec<Topic>,
@@ -32,7 +32,7 @@ pub struct RecipientSpec {
 }
 
 /// Keyword or regex filters on an item's title and summary (Rust's linear-time `regex`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Filters {
     /// The item is delivered only if this matches.
     pub include: Option<String>,
@@ -73,7 +73,7 @@ fn compile(p: &str) -> Result<regex::Regex, regex::Error> {
 
 /// Delivery preferences to change; `None` leaves a preference as it is. Values are stored
 /// as given: callers validate them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecipientPrefs {
     /// `instant`, `daily` or `weekly`.
     pub mode: Option<String>,
@@ -96,11 +96,12 @@ pub struct Recipient {
     pub address: String,
     /// Forum topic, 0 for none.
     pub thread_id: i64,
-    /// `active` or `inactive`.
+    /// `active`, `inactive` (the bot was blocked, the chat is gone) or `suspended` (mail
+    /// to the address was refused three times in a row).
     pub state: String,
-    /// Why inactive (e.g. the bot was blocked).
+    /// Why not active (e.g. the bot was blocked, the SMTP server's last refusal).
     pub state_reason: Option<String>,
-    /// `cli`, `config` or `bot`.
+    /// `cli`, `config`, `bot` or `web`.
     pub origin: String,
     /// The recipient's time zone (IANA name).
     pub tz: String,
@@ -160,6 +161,12 @@ pub enum DeliveryOutcome {
     },
     /// The recipient's filters leave the item out: cancel the delivery.
     Filtered,
+    /// The mail server refused the message for good (SMTP 5xx): the delivery fails, and the
+    /// recipient is suspended after [`MAX_BOUNCES`] such refusals in a row.
+    Bounced {
+        /// The server's answer.
+        error: String,
+    },
     /// The chat moved (group upgraded to supergroup): follow it and send again now.
     Migrate {
         /// The new chat id.
@@ -171,6 +178,49 @@ pub enum DeliveryOutcome {
         /// When the channel can take it.
         due: Option<DateTime<Utc>>,
     },
+}
+
+/// Refusals in a row (SMTP 5xx) after which an email address is suspended.
+pub const MAX_BOUNCES: i64 = 3;
+
+/// What an email subscriber asked for, kept with the confirmation until the address's
+/// owner confirms it; applied as a whole then.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionRequest {
+    /// The address (lower-cased domain, validated).
+    pub address: String,
+    /// Topics; an item matching any of them is delivered.
+    pub topics: Vec<Topic>,
+    /// Include/exclude filters.
+    pub filters: Filters,
+    /// Mode, digest time, weekday and time zone.
+    pub prefs: RecipientPrefs,
+}
+
+/// A double opt-in confirmation waiting for its link to be followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewConfirmation {
+    /// SHA-256 (hex) of the token mailed to the address; the token itself is not stored.
+    pub token_hash: String,
+    /// What will be subscribed.
+    pub request: SubscriptionRequest,
+    /// When it was asked for.
+    pub created_at: DateTime<Utc>,
+    /// When the token stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What following a confirmation link did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfirmOutcome {
+    /// The subscription is now active (created, or its topics replaced): the recipient id.
+    Confirmed(i64),
+    /// The link was already used: nothing changed (the recipient id, if it still exists).
+    AlreadyConfirmed(Option<i64>),
+    /// The link is older than its validity.
+    Expired,
+    /// No such token.
+    Unknown,
 }
 
 /// Outbox totals for `/status`, `/metrics` and `tidings subscriptions`.

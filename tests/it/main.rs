@@ -1,12 +1,14 @@
 //! Integration tests: the real app against a sample portal served over loopback.
 
 mod bot;
+mod browser;
 mod charset;
 mod commands;
 mod config_errors;
 mod conformance;
 mod daemon;
 mod delivery;
+mod email;
 mod failures;
 mod fake_bot;
 mod guards;
@@ -14,4 +16,5 @@ mod helpers;
 mod portal_truth;
 mod readers;
 mod serve;
+mod smtp;
 mod telegram;

@@ -1,5 +1,6 @@
 //! The embedded SQLite backend: WAL, `synchronous=FULL`, a busy timeout, foreign keys.
 
+mod email;
 mod outbox;
 
 use std::collections::HashMap;
@@ -13,8 +14,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    Alert, Claimed, CommitOutcome, DaemonLock, DeliveryOutcome, Facet, FeedQuery, InputState, Known,
-    OutboxStats, PollCommit, Recipient, RecipientPrefs, RecipientSpec, SourceState, Store, StoreError,
+    Alert, Claimed, CommitOutcome, ConfirmOutcome, DaemonLock, DeliveryOutcome, Facet, FeedQuery, InputState,
+    Known, NewConfirmation, OutboxStats, PollCommit, Recipient, RecipientPrefs, RecipientSpec, SourceState,
+    Store, StoreError,
 };
 use crate::domain::{Article, Item, RegionRef};
 use crate::source::fetch::Validators;
@@ -589,6 +591,39 @@ impl Store for SqliteStore {
         self.recipients_impl().await
     }
 
+    async fn recipient(&self, id: i64) -> Result<Option<Recipient>, StoreError> {
+        self.recipient_impl(id).await
+    }
+
+    async fn remove_recipient_id(&self, id: i64) -> Result<bool, StoreError> {
+        self.remove_recipient_id_impl(id).await
+    }
+
+    async fn create_confirmation(&self, confirmation: &NewConfirmation) -> Result<(), StoreError> {
+        self.create_confirmation_impl(confirmation).await
+    }
+
+    async fn confirm_subscription(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ConfirmOutcome, StoreError> {
+        self.confirm_impl(token_hash, now).await
+    }
+
+    async fn confirmations_since(&self, address: &str, since: DateTime<Utc>) -> Result<i64, StoreError> {
+        self.confirmations_since_impl(address, since).await
+    }
+
+    async fn record_bounce(
+        &self,
+        recipient_id: i64,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.record_bounce_impl(recipient_id, error, now).await
+    }
+
     async fn set_recipient_prefs(
         &self,
         kind: &str,
@@ -602,12 +637,13 @@ impl Store for SqliteStore {
 
     async fn claim_deliveries(
         &self,
+        kind: &str,
         worker: &str,
         now: DateTime<Utc>,
         lease: Duration,
         limit: i64,
     ) -> Result<Vec<Claimed>, StoreError> {
-        self.claim_impl(worker, now, lease, limit).await
+        self.claim_impl(kind, worker, now, lease, limit).await
     }
 
     async fn finish_delivery(

@@ -8,9 +8,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sqlx::{Row, SqlitePool};
 
+use super::email::raise_delivery_alert;
 use super::{SqliteStore, opt_ts, ts};
 use crate::store::{
-    Claimed, DeliveryOutcome, OutboxStats, Recipient, RecipientPrefs, RecipientSpec, StoreError, Topic,
+    Claimed, DeliveryOutcome, MAX_BOUNCES, OutboxStats, Recipient, RecipientPrefs, RecipientSpec, StoreError,
+    Topic,
 };
 
 /// Active recipients (`r`) with a topic matching item `?1` in region `?3`: a topic's empty
@@ -61,6 +63,105 @@ async fn insert_matching(
     Ok(done.rows_affected())
 }
 
+/// Adds or updates a recipient (by kind, address and thread) with exactly `spec`'s topics,
+/// active again with its refusals forgotten; returns its id.
+pub(super) async fn upsert_recipient(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    spec: &RecipientSpec,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO recipients (kind, address, thread_id, origin, created_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (kind, address, thread_id) DO UPDATE SET state = 'active', state_reason = NULL,
+           bounces = 0, origin = excluded.origin
+         RETURNING id",
+    )
+    .bind(&spec.kind)
+    .bind(&spec.address)
+    .bind(spec.thread_id)
+    .bind(&spec.origin)
+    .bind(ts(now))
+    .fetch_one(&mut **tx)
+    .await?;
+    if let Some(f) = &spec.filters {
+        sqlx::query("UPDATE recipients SET include_pattern = ?, exclude_pattern = ? WHERE id = ?")
+            .bind(f.include.as_deref().filter(|p| !p.is_empty()))
+            .bind(f.exclude.as_deref().filter(|p| !p.is_empty()))
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query("DELETE FROM topics WHERE recipient_id = ?")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    for t in &spec.topics {
+        sqlx::query("INSERT INTO topics (recipient_id, region, tag) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+            .bind(id)
+            .bind(t.region.as_deref().unwrap_or(""))
+            .bind(t.tag.as_deref().unwrap_or(""))
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(id)
+}
+
+/// Sets the preferences given in `prefs` (others unchanged) of recipient `id`.
+pub(super) async fn update_prefs(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: i64,
+    prefs: &RecipientPrefs,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE recipients SET mode = coalesce(?2, mode), digest_at = coalesce(?3, digest_at),
+           digest_weekday = coalesce(?4, digest_weekday), tz = coalesce(?5, tz)
+         WHERE id = ?1",
+    )
+    .bind(id)
+    .bind(&prefs.mode)
+    .bind(&prefs.digest_at)
+    .bind(&prefs.digest_weekday)
+    .bind(&prefs.tz)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Counts one permanent refusal of mail to recipient `id`; at [`MAX_BOUNCES`] in a row the
+/// recipient is suspended with `error` as the reason and its queued deliveries cancelled.
+/// Returns whether it is suspended now.
+pub(super) async fn count_bounce(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: i64,
+    error: &str,
+) -> Result<bool, StoreError> {
+    let suspended: Option<bool> = sqlx::query_scalar(
+        "UPDATE recipients SET bounces = bounces + 1,
+           state = CASE WHEN bounces + 1 >= ?2 THEN 'suspended' ELSE state END,
+           state_reason = CASE WHEN bounces + 1 >= ?2 THEN ?3 ELSE state_reason END
+         WHERE id = ?1 RETURNING state = 'suspended'",
+    )
+    .bind(id)
+    .bind(MAX_BOUNCES)
+    .bind(format!(
+        "mail refused {MAX_BOUNCES} times in a row; last: {error}"
+    ))
+    .fetch_optional(&mut **tx)
+    .await?;
+    let suspended = suspended.unwrap_or(false);
+    if suspended {
+        sqlx::query(
+            "UPDATE deliveries SET state = 'cancelled', last_error = 'recipient suspended',
+               claimed_by = NULL, lease_until = NULL
+             WHERE state = 'queued' AND recipient_id = ?",
+        )
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(suspended)
+}
+
 fn topic_row(region: String, tag: String) -> Topic {
     Topic {
         region: (!region.is_empty()).then_some(region),
@@ -103,11 +204,15 @@ impl SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query("UPDATE recipients SET last_digest_at = ? WHERE id = ?")
-            .bind(ts(now))
-            .bind(recipient_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE recipients SET last_digest_at = ?1,
+               bounces = CASE WHEN ?3 THEN 0 ELSE bounces END WHERE id = ?2",
+        )
+        .bind(ts(now))
+        .bind(recipient_id)
+        .bind(!item_ids.is_empty())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -118,41 +223,7 @@ impl SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO recipients (kind, address, thread_id, origin, created_at) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (kind, address, thread_id) DO UPDATE SET state = 'active', state_reason = NULL,
-               origin = excluded.origin
-             RETURNING id",
-        )
-        .bind(&spec.kind)
-        .bind(&spec.address)
-        .bind(spec.thread_id)
-        .bind(&spec.origin)
-        .bind(ts(now))
-        .fetch_one(&mut *tx)
-        .await?;
-        if let Some(f) = &spec.filters {
-            sqlx::query("UPDATE recipients SET include_pattern = ?, exclude_pattern = ? WHERE id = ?")
-                .bind(f.include.as_deref().filter(|p| !p.is_empty()))
-                .bind(f.exclude.as_deref().filter(|p| !p.is_empty()))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query("DELETE FROM topics WHERE recipient_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        for t in &spec.topics {
-            sqlx::query(
-                "INSERT INTO topics (recipient_id, region, tag) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(id)
-            .bind(t.region.as_deref().unwrap_or(""))
-            .bind(t.tag.as_deref().unwrap_or(""))
-            .execute(&mut *tx)
-            .await?;
-        }
+        let id = upsert_recipient(&mut tx, spec, now).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -200,8 +271,13 @@ impl SqliteStore {
         recipients_where(&self.pool, None).await
     }
 
+    pub(super) async fn recipient_impl(&self, id: i64) -> Result<Option<Recipient>, StoreError> {
+        Ok(recipients_where(&self.pool, Some(id)).await?.pop())
+    }
+
     pub(super) async fn claim_impl(
         &self,
+        kind: &str,
         worker: &str,
         now: DateTime<Utc>,
         lease: std::time::Duration,
@@ -213,7 +289,7 @@ impl SqliteStore {
              WHERE id IN (
                SELECT d.id FROM deliveries d JOIN items i ON i.id = d.item_id
                JOIN recipients r ON r.id = d.recipient_id
-               WHERE d.state = 'queued' AND r.state = 'active' AND d.due_at <= ?3
+               WHERE d.state = 'queued' AND r.state = 'active' AND r.kind = ?5 AND d.due_at <= ?3
                  AND (d.lease_until IS NULL OR d.lease_until <= ?3)
                ORDER BY d.due_at, coalesce(i.published_at, i.created_at), d.id
                LIMIT ?4)
@@ -223,6 +299,7 @@ impl SqliteStore {
         .bind(ts(until))
         .bind(ts(now))
         .bind(limit)
+        .bind(kind)
         .fetch_all(&self.pool)
         .await?;
         let mut by_recipient: HashMap<i64, Recipient> = HashMap::new();
@@ -277,7 +354,7 @@ impl SqliteStore {
         let release = "claimed_by = NULL, lease_until = NULL";
         match outcome {
             DeliveryOutcome::Sent => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
+                let done = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "UPDATE deliveries SET state = 'sent', sent_at = ?, last_error = NULL, {release}
                      WHERE id = ? AND claimed_by = ?"
                 )))
@@ -286,6 +363,35 @@ impl SqliteStore {
                 .bind(worker)
                 .execute(&mut *tx)
                 .await?;
+                if done.rows_affected() > 0 {
+                    sqlx::query(
+                        "UPDATE recipients SET bounces = 0
+                         WHERE bounces > 0 AND id = (SELECT recipient_id FROM deliveries WHERE id = ?)",
+                    )
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            DeliveryOutcome::Bounced { error } => {
+                let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE deliveries SET state = 'failed', last_error = ?, {release} WHERE id = ? AND claimed_by = ?"
+                )))
+                .bind(error)
+                .bind(id)
+                .bind(worker)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() > 0 {
+                    let recipient: i64 =
+                        sqlx::query_scalar("SELECT recipient_id FROM deliveries WHERE id = ?")
+                            .bind(id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    if count_bounce(&mut tx, recipient, error).await? {
+                        raise_delivery_alert(&mut tx, recipient, error, chrono::Utc::now()).await?;
+                    }
+                }
             }
             DeliveryOutcome::Retry { due, error } => {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -318,20 +424,14 @@ impl SqliteStore {
                 .bind(worker)
                 .execute(&mut *tx)
                 .await?;
-                // One operator alert per recipient while its failures are unresolved.
-                sqlx::query(
-                    "INSERT INTO alerts (source, input, kind, message, created_at)
-                     SELECT 'delivery', r.kind || ' ' || r.address, 'delivery',
-                            'delivery to ' || r.kind || ' ' || r.address || ' failed for good: ' || ?, ?
-                     FROM recipients r WHERE r.id = (SELECT recipient_id FROM deliveries WHERE id = ?)
-                       AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.kind = 'delivery' AND a.resolved_at IS NULL
-                                         AND a.input = r.kind || ' ' || r.address)",
-                )
-                .bind(error)
-                .bind(&now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+                let recipient: Option<i64> =
+                    sqlx::query_scalar("SELECT recipient_id FROM deliveries WHERE id = ?")
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if let Some(recipient) = recipient {
+                    raise_delivery_alert(&mut tx, recipient, error, chrono::Utc::now()).await?;
+                }
             }
             DeliveryOutcome::Filtered => {
                 sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -25,9 +25,14 @@ use chrono_tz::Tz;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+mod email;
+
+pub use email::MailChannel;
+
+use super::clock::Clock;
 use super::flood::FloodControl;
 use super::telegram::{SendError, TelegramSender, item_message};
-use crate::store::{Claimed, DeliveryOutcome, Store, StoreError};
+use crate::store::{Claimed, DeliveryOutcome, Recipient, Store, StoreError};
 
 /// How long a claim is held before another worker may take the delivery over (the default
 /// of `[telegram] lease`).
@@ -56,37 +61,69 @@ pub struct DeliverReport {
     pub filtered: usize,
 }
 
+impl DeliverReport {
+    fn add(&mut self, other: DeliverReport) {
+        self.sent += other.sent;
+        self.retried += other.retried;
+        self.failed += other.failed;
+        self.deactivated += other.deactivated;
+        self.filtered += other.filtered;
+    }
+}
+
+/// The channels an outbox sends through.
+#[derive(Clone, Default)]
+pub struct Channels {
+    /// Telegram, when its token is set.
+    pub telegram: Option<Arc<TelegramSender>>,
+    /// Email, when SMTP and the secret key are set.
+    pub mail: Option<Arc<MailChannel>>,
+}
+
 /// Sends queued deliveries through the configured channels.
 #[derive(Clone)]
 pub struct Outbox {
     store: Arc<dyn Store>,
     telegram: Option<Arc<TelegramSender>>,
+    mail: Option<Arc<MailChannel>>,
     flood: Arc<FloodControl>,
     worker: String,
     lease: Duration,
+    clock: Clock,
 }
 
 impl Outbox {
     /// An outbox worker named `worker` (unique per process: host and pid) whose claims last
-    /// `lease` ([`LEASE`] unless configured).
+    /// `lease` ([`LEASE`] unless configured); digests are scheduled by `clock`.
     pub fn new(
         store: Arc<dyn Store>,
-        telegram: Option<Arc<TelegramSender>>,
+        channels: Channels,
         flood: Arc<FloodControl>,
         worker: String,
         lease: Duration,
+        clock: Clock,
     ) -> Self {
         Outbox {
             store,
-            telegram,
+            telegram: channels.telegram,
+            mail: channels.mail,
             flood,
             worker,
             lease,
+            clock,
         }
     }
 
-    /// Sends every delivery due now, batch after batch, until none is left.
+    /// Sends every delivery due now on every channel, batch after batch, until none is left.
     pub async fn deliver_due(&self) -> Result<DeliverReport, StoreError> {
+        let (telegram, mail) = tokio::join!(self.deliver_telegram(), self.deliver_mail());
+        let mut report = telegram?;
+        report.add(mail?);
+        Ok(report)
+    }
+
+    /// Sends every due Telegram delivery (see the module docs for the order).
+    async fn deliver_telegram(&self) -> Result<DeliverReport, StoreError> {
         let mut report = DeliverReport::default();
         // A private chat's next message waits at most its gap plus an overall slot or two.
         let hold = self.flood.per_chat() + Duration::from_millis(250);
@@ -155,7 +192,7 @@ impl Outbox {
         let limit = BATCH - hand.count as i64;
         let claimed = self
             .store
-            .claim_deliveries(&self.worker, Utc::now(), self.lease, limit)
+            .claim_deliveries("telegram", &self.worker, Utc::now(), self.lease, limit)
             .await?;
         // Leave a quarter of the lease for the last send to finish in (but always let one
         // message go, or a lease shorter than a chat's gap would claim the same deliveries
@@ -227,7 +264,7 @@ impl Outbox {
                 report.retried += 1;
             }
             DeliveryOutcome::Migrate { .. } | DeliveryOutcome::Postpone { .. } => report.retried += 1,
-            DeliveryOutcome::Failed { error } => {
+            DeliveryOutcome::Failed { error } | DeliveryOutcome::Bounced { error } => {
                 tracing::warn!(delivery = c.id, item = %c.item.id, "delivery failed for good: {error}");
                 report.failed += 1;
             }
@@ -244,11 +281,17 @@ impl Outbox {
     /// Runs until `shutdown`: delivers what is due, then waits a moment.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut digests_checked: Option<std::time::Instant> = None;
+        // A test clock jumps: look for due digests every second, not every half minute.
+        let check = if self.clock.is_test() {
+            Duration::from_secs(1)
+        } else {
+            DIGEST_CHECK
+        };
         loop {
             if let Err(e) = self.deliver_due().await {
                 tracing::error!("delivery round failed: {e}");
             }
-            if digests_checked.is_none_or(|t| t.elapsed() >= DIGEST_CHECK) {
+            if digests_checked.is_none_or(|t| t.elapsed() >= check) {
                 digests_checked = Some(std::time::Instant::now());
                 if let Err(e) = self.send_digests().await {
                     tracing::error!("digest round failed: {e}");
@@ -261,17 +304,31 @@ impl Outbox {
         }
     }
 
-    /// Sends every digest that is due (see [`super::digest`]); returns how many went out.
-    /// A digest is marked sent only after all its messages were accepted, so a failure
-    /// or a crash sends it again at the next check (at least once).
+    /// Sends every digest that is due (see [`super::digest`]) on every channel; returns
+    /// how many went out. A digest is marked sent only after all its messages were
+    /// accepted, so a failure or a crash sends it again at the next check (at least once).
     pub async fn send_digests(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let recipients = self.store.recipients().await?;
+        let (telegram, mail) = tokio::join!(
+            self.telegram_digests(&recipients, now),
+            self.mail_digests(&recipients, now)
+        );
+        Ok(telegram? + mail?)
+    }
+
+    /// Telegram digests due at `now`, one chat after another within the flood limits.
+    async fn telegram_digests(
+        &self,
+        recipients: &[Recipient],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
         let Some(sender) = &self.telegram else {
             return Ok(0);
         };
-        let now = Utc::now();
         let mut sent = 0;
-        for r in self.store.recipients().await? {
-            if r.kind != "telegram" || r.state != "active" || !super::digest::is_due(&r, now) {
+        for r in recipients {
+            if r.kind != "telegram" || r.state != "active" || !super::digest::is_due(r, now) {
                 continue;
             }
             let Ok(chat) = r.address.parse::<i64>() else {
@@ -301,7 +358,7 @@ impl Outbox {
                 }
             }
             if ok {
-                self.store.finish_digest(r.id, &ids, Utc::now()).await?;
+                self.store.finish_digest(r.id, &ids, now).await?;
                 if !ids.is_empty() {
                     sent += 1;
                 }
@@ -316,12 +373,7 @@ impl Outbox {
         if !c.recipient.filters.pass(&a.title, a.summary.as_deref()) {
             return DeliveryOutcome::Filtered;
         }
-        match c.recipient.kind.as_str() {
-            "telegram" => self.send_telegram(c, now).await,
-            other => DeliveryOutcome::Failed {
-                error: format!("no channel for recipients of kind `{other}`"),
-            },
-        }
+        self.send_telegram(c, now).await
     }
 
     async fn send_telegram(&self, c: &Claimed, now: DateTime<Utc>) -> DeliveryOutcome {
