@@ -344,7 +344,8 @@ pub trait Store: Send + Sync {
         item_ids: &[String],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// Deletes sent and cancelled deliveries finished before `cutoff`; returns how many.
+    /// Deletes sent and cancelled deliveries finished before `cutoff` (returns how many),
+    /// and confirmation links that expired before it.
     async fn prune_deliveries(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Takes the daemon lock: a second `tidings run` on the same database fails with
     /// [`StoreError::Locked`]. Held until the returned guard is dropped.

@@ -680,6 +680,11 @@ impl Store for SqliteStore {
         .bind(ts(cutoff))
         .execute(&self.pool)
         .await?;
+        // Confirmation links long expired (used or not) are of no further use.
+        sqlx::query("DELETE FROM confirmations WHERE expires_at < ?")
+            .bind(ts(cutoff))
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected())
     }
 

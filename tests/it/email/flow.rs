@@ -356,3 +356,50 @@ async fn the_subscribe_form_works_in_headless_chromium() {
     let text = mail.text.unwrap_or_default();
     assert!(text.contains("每日摘要") && text.contains("07:30"), "{text}");
 }
+
+/// The regions the email subscribers are subscribed to.
+async fn regions(env: &MailEnv) -> Vec<String> {
+    let subs = env.subscribers().await;
+    subs.iter()
+        .flat_map(|r| r.topics.iter().filter_map(|t| t.region.clone()))
+        .collect()
+}
+
+/// Subscribing an address again changes its topics only once the new link is followed;
+/// a link is good for 48 hours.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resubscribing_replaces_topics_after_the_new_confirmation_only() {
+    let Some(env) = MailEnv::start("").await else {
+        return;
+    };
+    env.subscribe(&[("email", READER), ("region", "jinzhong")]).await;
+    let first = env.sink.wait_for(1, Duration::from_secs(10)).await.remove(0);
+    env.request(Method::GET, &link(first.text.as_deref().unwrap(), "/confirm/"))
+        .await;
+    assert_eq!(regions(&env).await, ["jinzhong"]);
+
+    env.subscribe(&[("email", READER), ("region", "taiyuan")]).await;
+    let second = env.sink.wait_for(2, Duration::from_secs(10)).await.remove(1);
+    assert_eq!(regions(&env).await, ["jinzhong"], "unchanged before confirming");
+    env.request(Method::GET, &link(second.text.as_deref().unwrap(), "/confirm/"))
+        .await;
+    assert_eq!(regions(&env).await, ["taiyuan"], "replaced after confirming");
+
+    env.subscribe(&[("email", READER), ("region", "datong")]).await;
+    let third = env.sink.wait_for(3, Duration::from_secs(10)).await.remove(2);
+    let url = link(third.text.as_deref().unwrap(), "/confirm/");
+    let token = url.rsplit('/').next().unwrap();
+    let hash = tidings::notify::email::hash_token(token);
+    let later = chrono::Utc::now() + tidings::app::CONFIRM_VALIDITY + chrono::Duration::minutes(1);
+    let outcome = env.app.store.confirm_subscription(&hash, later).await.unwrap();
+    assert_eq!(outcome, tidings::store::ConfirmOutcome::Expired);
+    assert_eq!(
+        regions(&env).await,
+        ["taiyuan"],
+        "an expired link changes nothing"
+    );
+    let (status, page) = env
+        .request(Method::GET, &format!("{}/confirm/{}", env.base, "0".repeat(64)))
+        .await;
+    assert_eq!(status, 404, "unknown token: {page}");
+}
