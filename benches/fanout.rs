@@ -140,7 +140,11 @@ async fn bench() {
             .expect("subscribe");
     }
     let shutdown = CancellationToken::new();
-    let worker = tokio::spawn(app.outbox().expect("outbox").run(shutdown.clone()));
+    let worker = tokio::spawn(
+        app.outbox()
+            .expect("outbox")
+            .run(tidings::notify::outbox::Duties::All, shutdown.clone()),
+    );
 
     // The fan-out.
     let (items, chats) = (*ITEMS, *CHATS);

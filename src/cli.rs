@@ -82,6 +82,15 @@ pub enum Command {
         #[arg(long)]
         thread: Option<i64>,
     },
+    /// Copy every table from a SQLite database into an empty PostgreSQL one, verified.
+    Migrate {
+        /// The SQLite database, e.g. `sqlite://data/tidings.db`.
+        #[arg(long)]
+        from: String,
+        /// The PostgreSQL database, e.g. `postgres://tidings@db/tidings`.
+        #[arg(long)]
+        to: String,
+    },
     /// List recipients with their topics and delivery counts, and the queue.
     Subscriptions,
     /// Configuration commands.

@@ -170,6 +170,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", app.unsubscribe_cli(who, *thread).await?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Migrate { from, to } => {
+            let report = tidings::app::migrate(from, to).await.context("tidings migrate")?;
+            print!("{report}");
+            println!("done: every table copied and its row count verified");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Subscriptions => {
             let app = App::open(load(&cli)?).await?;
             print!("{}", app.subscriptions_table().await?);

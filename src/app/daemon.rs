@@ -11,7 +11,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::App;
+use super::leader::Leadership;
 use crate::config::Recipe;
+use crate::notify::outbox::Duties;
 use crate::schedule::jitter;
 use tokio::net::TcpListener;
 
@@ -25,7 +27,7 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 /// Runs until `shutdown` is cancelled: polls every enabled source on its schedule and
 /// serves HTTP on `listener`. Fails at once if another daemon holds the database.
 pub async fn run_daemon(app: App, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let _lock = app.store.lock_daemon().await?;
+    let lock = app.store.lock_daemon().await?;
     let local = listener.local_addr()?;
     let app = with_public_url(app, local);
     let router = crate::serve::router(app.clone());
@@ -44,13 +46,37 @@ pub async fn run_daemon(app: App, listener: TcpListener, shutdown: CancellationT
     });
     println!("listening on http://{local}/");
 
+    let worker = app.worker_name();
     let slots = Arc::new(Semaphore::new(app.config.poll.concurrency));
     for recipe in app.config.sources.iter().filter(|s| s.enabled).cloned() {
-        tasks.spawn(source_loop(app.clone(), recipe, slots.clone(), shutdown.clone()));
+        let poller = Poller {
+            app: app.clone(),
+            recipe,
+            worker: worker.clone(),
+        };
+        tasks.spawn(poller.run(slots.clone(), shutdown.clone()));
     }
     tasks.spawn(prune_loop(app.clone(), shutdown.clone()));
-    tasks.spawn(app.outbox()?.run(shutdown.clone()));
-    tasks.spawn(crate::notify::telegram::run_bot(app.clone(), shutdown.clone()));
+    let outbox = app.outbox()?;
+    if lock.is_exclusive() {
+        tasks.spawn(outbox.run(Duties::All, shutdown.clone()));
+        tasks.spawn(crate::notify::telegram::run_bot(app.clone(), shutdown.clone()));
+    } else {
+        // Shared database: every instance sends mail; the leader does the rest.
+        let leadership = Leadership::campaign(app.store.clone(), worker, shutdown.clone());
+        tasks.spawn(outbox.clone().run(Duties::Mail, shutdown.clone()));
+        let leader_app = app.clone();
+        tasks.spawn(leadership.while_leading(shutdown.clone(), move |term| {
+            let app = leader_app.clone();
+            let outbox = outbox.clone();
+            async move {
+                tokio::join!(
+                    outbox.run(Duties::Leader, term.clone()),
+                    crate::notify::telegram::run_bot(app, term)
+                );
+            }
+        }));
+    }
     tasks.close();
     shutdown.cancelled().await;
     tracing::info!("stopping: finishing in-flight polls");
@@ -81,27 +107,74 @@ fn with_public_url(app: App, local: SocketAddr) -> App {
     }
 }
 
-/// Polls one source forever: a failing, slow or hanging source only delays itself.
-async fn source_loop(app: App, recipe: Recipe, slots: Arc<Semaphore>, shutdown: CancellationToken) {
-    let spread = app.config.poll.jitter;
-    loop {
-        let now = Utc::now();
-        let state = app.store.source_state(&recipe.id).await.ok().flatten();
-        let due = match state.and_then(|s| s.next_poll) {
-            Some(t) => t,
-            None => {
-                now + chrono::Duration::from_std(jitter(spread.min(Duration::from_secs(5))))
-                    .unwrap_or_default()
+/// How long a poll claim lasts beyond the poll timeout (a dead instance's tick is polled
+/// by another after it).
+const CLAIM_MARGIN: Duration = Duration::from_secs(60);
+/// How long an instance that lost a tick to another waits before looking again.
+const LOST_TICK_PAUSE: Duration = Duration::from_secs(2);
+
+/// One source's polling loop in this daemon.
+struct Poller {
+    app: App,
+    recipe: Recipe,
+    /// This daemon's name in claims.
+    worker: String,
+}
+
+impl Poller {
+    /// Polls the source on its schedule forever: a failing, slow or hanging source only
+    /// delays itself. Each scheduled tick is claimed in the store first, so that of several
+    /// daemons sharing the database exactly one polls it.
+    async fn run(self, slots: Arc<Semaphore>, shutdown: CancellationToken) {
+        let (app, recipe) = (&self.app, &self.recipe);
+        let spread = app.config.poll.jitter;
+        loop {
+            let now = Utc::now();
+            let first = now
+                + chrono::Duration::from_std(jitter(spread.min(Duration::from_secs(5)))).unwrap_or_default();
+            let tick = match app.store.first_poll_at(&recipe.id, first).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::error!(source = %recipe.id, "cannot read the poll schedule: {e}");
+                    first
+                }
+            };
+            let wait = (tick - now).to_std().unwrap_or_default();
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
             }
-        };
-        let wait = (due - now).to_std().unwrap_or_default();
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(wait) => {}
+            let Ok(_slot) = slots.acquire().await else { return };
+            let ttl = app.config.poll.timeout + CLAIM_MARGIN;
+            match app
+                .store
+                .claim_poll(&recipe.id, tick, &self.worker, Utc::now(), ttl)
+                .await
+            {
+                Ok(true) => self.poll(tick).await,
+                Ok(false) => {
+                    // Another daemon has this tick: look again once it has moved on.
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(LOST_TICK_PAUSE) => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(source = %recipe.id, "cannot claim the poll: {e}");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(LOST_TICK_PAUSE) => {}
+                    }
+                }
+            }
         }
-        let Ok(_slot) = slots.acquire().await else { return };
-        // A poll already under way finishes (its writes are one transaction) before we stop.
-        match app.poll_one(&recipe).await {
+    }
+
+    /// Polls the claimed `tick` (a poll under way finishes — its writes are one
+    /// transaction — before the daemon stops), schedules the next, and marks it done.
+    async fn poll(&self, tick: chrono::DateTime<Utc>) {
+        let (app, recipe) = (&self.app, &self.recipe);
+        match app.poll_one(recipe).await {
             Ok(r) => tracing::info!(
                 source = %recipe.id,
                 new = r.new.len(),
@@ -113,9 +186,12 @@ async fn source_loop(app: App, recipe: Recipe, slots: Arc<Semaphore>, shutdown: 
             Err(e) => tracing::warn!(source = %recipe.id, "poll failed: {e}"),
         }
         let next = recipe.schedule.next_after(Utc::now(), recipe.timezone)
-            + chrono::Duration::from_std(jitter(spread)).unwrap_or_default();
+            + chrono::Duration::from_std(jitter(app.config.poll.jitter)).unwrap_or_default();
         if let Err(e) = app.store.set_next_poll(&recipe.id, next).await {
             tracing::error!(source = %recipe.id, "cannot record next poll: {e}");
+        }
+        if let Err(e) = app.store.finish_poll(&recipe.id, tick, &self.worker).await {
+            tracing::error!(source = %recipe.id, "cannot release the poll claim: {e}");
         }
     }
 }

@@ -44,6 +44,15 @@ impl App {
         Ok(())
     }
 
+    /// This process's name in leases and claims: host and pid.
+    pub fn worker_name(&self) -> String {
+        format!(
+            "{}-{}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "tidings".into()),
+            std::process::id()
+        )
+    }
+
     /// The outbox worker for this process, its digests scheduled by the system clock (or
     /// the test clock named by `TIDINGS_TEST_CLOCK`).
     pub fn outbox(&self) -> anyhow::Result<Outbox> {
@@ -64,11 +73,7 @@ impl App {
             )),
             None => None,
         };
-        let worker = format!(
-            "{}-{}",
-            std::env::var("HOSTNAME").unwrap_or_else(|_| "tidings".into()),
-            std::process::id()
-        );
+        let worker = self.worker_name();
         let channels = Channels {
             telegram,
             mail: self.mail.clone(),

@@ -6,6 +6,8 @@ mod deliver;
 mod demo;
 mod email;
 mod export;
+pub mod leader;
+mod migrate;
 mod report;
 mod subscriptions;
 
@@ -14,6 +16,7 @@ pub use daemon::{bind, run_daemon};
 pub use demo::{DemoOptions, run_demo};
 pub use email::{CONFIRM_VALIDITY, SubscribeError, SubscribeInput};
 pub use export::render_site;
+pub use migrate::{MigrateReport, TABLES, migrate};
 pub use report::{poll_table, sources_table};
 
 use std::sync::Arc;
@@ -46,7 +49,7 @@ impl App {
     pub async fn open(config: Config) -> anyhow::Result<App> {
         let store = store::open(&config.storage.url)
             .await
-            .with_context(|| format!("opening storage {}", config.storage.url))?;
+            .with_context(|| format!("opening storage {}", store::redacted(&config.storage.url)))?;
         let app = Self::with_store(config, store)?;
         app.sync_channels().await?;
         Ok(app)

@@ -111,7 +111,8 @@ pub struct ServerSettings {
 /// `[storage]`.
 #[derive(Debug, Clone)]
 pub struct StorageSettings {
-    /// `sqlite://…` (or `postgres://…` in a later release); `TIDINGS_DATABASE_URL` overrides.
+    /// `sqlite://…` or `postgres://…` (shared by several instances); `TIDINGS_DATABASE_URL`
+    /// overrides.
     pub url: String,
     /// Items older than this are pruned.
     pub retention: Duration,

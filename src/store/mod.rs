@@ -5,6 +5,7 @@
 //! default; every write a poll makes happens in one transaction ([`Store::commit_poll`]).
 
 mod outbox;
+mod postgres;
 mod sqlite;
 
 pub use outbox::{
@@ -12,6 +13,7 @@ pub use outbox::{
     RecipientPrefs, RecipientSpec, SubscriptionRequest, Topic,
 };
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use std::collections::HashMap;
@@ -39,7 +41,7 @@ pub enum StoreError {
     )]
     Locked(String),
     /// The storage URL is not supported.
-    #[error("unsupported storage URL `{0}`: use sqlite://PATH")]
+    #[error("unsupported storage URL `{0}`: use sqlite://PATH or postgres://USER@HOST/DATABASE")]
     Unsupported(String),
     /// A stored value could not be read back.
     #[error("corrupt stored value in {table}.{column}: {detail}")]
@@ -347,6 +349,33 @@ pub trait Store: Send + Sync {
     /// Deletes sent and cancelled deliveries finished before `cutoff` (returns how many),
     /// and confirmation links that expired before it.
     async fn prune_deliveries(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Takes or renews the lease `name` for `holder` until `now + ttl`, if it is free,
+    /// expired or already `holder`'s. Returns whether `holder` holds it now.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError>;
+    /// Gives up `holder`'s lease `name` (nothing if another holds it).
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+    /// The source's next scheduled poll, set to `at` if it has none yet: every instance
+    /// agrees on the first tick.
+    async fn first_poll_at(&self, source: &str, at: DateTime<Utc>) -> Result<DateTime<Utc>, StoreError>;
+    /// Claims the poll of `source` scheduled at `tick` for `holder` until `now + ttl`: true
+    /// for exactly one caller per tick — unless its holder dies, when the tick is claimed
+    /// again once the lease has expired.
+    async fn claim_poll(
+        &self,
+        source: &str,
+        tick: DateTime<Utc>,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError>;
+    /// Records that `holder` finished the poll of `tick`.
+    async fn finish_poll(&self, source: &str, tick: DateTime<Utc>, holder: &str) -> Result<(), StoreError>;
     /// Takes the daemon lock: a second `tidings run` on the same database fails with
     /// [`StoreError::Locked`]. Held until the returned guard is dropped.
     async fn lock_daemon(&self) -> Result<DaemonLock, StoreError>;
@@ -356,12 +385,49 @@ pub trait Store: Send + Sync {
 #[derive(Debug)]
 pub struct DaemonLock {
     _file: Option<std::fs::File>,
+    exclusive: bool,
 }
 
-/// Opens (creating and migrating) the store named by a storage URL.
+impl DaemonLock {
+    /// A lock that keeps every other daemon off the database (SQLite).
+    pub(crate) fn exclusive(file: Option<std::fs::File>) -> DaemonLock {
+        DaemonLock {
+            _file: file,
+            exclusive: true,
+        }
+    }
+
+    /// No lock: several daemons share the database (PostgreSQL) and split the work.
+    pub(crate) fn shared() -> DaemonLock {
+        DaemonLock {
+            _file: None,
+            exclusive: false,
+        }
+    }
+
+    /// Whether this daemon is the only one on the database (then it leads at once, with
+    /// no lease to wait for).
+    pub fn is_exclusive(&self) -> bool {
+        self.exclusive
+    }
+}
+
+/// A storage URL fit for messages and logs: a PostgreSQL password is left out.
+pub fn redacted(url: &str) -> String {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        postgres::redact(url)
+    } else {
+        url.to_owned()
+    }
+}
+
+/// Opens (creating and migrating) the store named by a storage URL: `sqlite:…`, or
+/// `postgres://…` / `postgresql://…` for a database several instances share.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::open(url).await?))
     } else {
         Err(StoreError::Unsupported(url.to_owned()))
     }

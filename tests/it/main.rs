@@ -1,5 +1,6 @@
 //! Integration tests: the real app against a sample portal served over loopback.
 
+mod backends;
 mod bot;
 mod browser;
 mod charset;
@@ -13,8 +14,10 @@ mod failures;
 mod fake_bot;
 mod guards;
 mod helpers;
+mod pg;
 mod portal_truth;
 mod readers;
+mod scale;
 mod serve;
 mod smtp;
 mod telegram;

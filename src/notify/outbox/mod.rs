@@ -71,6 +71,19 @@ impl DeliverReport {
     }
 }
 
+/// What an outbox loop does: several daemons on one database all send mail, while one of
+/// them — the leader — sends to Telegram (so that the bot's flood limits hold for the bot
+/// as a whole) and runs the digest scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Duties {
+    /// Everything (a daemon alone on its database, `tidings deliver`).
+    All,
+    /// Email deliveries only.
+    Mail,
+    /// Telegram deliveries and every digest.
+    Leader,
+}
+
 /// The channels an outbox sends through.
 #[derive(Clone, Default)]
 pub struct Channels {
@@ -278,8 +291,8 @@ impl Outbox {
             .await
     }
 
-    /// Runs until `shutdown`: delivers what is due, then waits a moment.
-    pub async fn run(self, shutdown: CancellationToken) {
+    /// Runs `duties` until `shutdown`: delivers what is due, then waits a moment.
+    pub async fn run(self, duties: Duties, shutdown: CancellationToken) {
         let mut digests_checked: Option<std::time::Instant> = None;
         // A test clock jumps: look for due digests every second, not every half minute.
         let check = if self.clock.is_test() {
@@ -288,10 +301,16 @@ impl Outbox {
             DIGEST_CHECK
         };
         loop {
-            if let Err(e) = self.deliver_due().await {
+            let delivered = match duties {
+                Duties::All => self.deliver_due().await,
+                Duties::Mail => self.deliver_mail().await,
+                Duties::Leader => self.deliver_telegram().await,
+            };
+            if let Err(e) = delivered {
                 tracing::error!("delivery round failed: {e}");
             }
-            if digests_checked.is_none_or(|t| t.elapsed() >= check) {
+            let digests = duties != Duties::Mail;
+            if digests && digests_checked.is_none_or(|t| t.elapsed() >= check) {
                 digests_checked = Some(std::time::Instant::now());
                 if let Err(e) = self.send_digests().await {
                     tracing::error!("digest round failed: {e}");

@@ -1,6 +1,7 @@
 //! The embedded SQLite backend: WAL, `synchronous=FULL`, a busy timeout, foreign keys.
 
 mod email;
+mod leases;
 mod outbox;
 
 use std::collections::HashMap;
@@ -688,9 +689,42 @@ impl Store for SqliteStore {
         Ok(done.rows_affected())
     }
 
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.acquire_lease_impl(name, holder, now, ttl).await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.release_lease_impl(name, holder).await
+    }
+
+    async fn first_poll_at(&self, source: &str, at: DateTime<Utc>) -> Result<DateTime<Utc>, StoreError> {
+        self.first_poll_at_impl(source, at).await
+    }
+
+    async fn claim_poll(
+        &self,
+        source: &str,
+        tick: DateTime<Utc>,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.claim_poll_impl(source, tick, holder, now, ttl).await
+    }
+
+    async fn finish_poll(&self, source: &str, tick: DateTime<Utc>, holder: &str) -> Result<(), StoreError> {
+        self.finish_poll_impl(source, tick, holder).await
+    }
+
     async fn lock_daemon(&self) -> Result<DaemonLock, StoreError> {
         let Some(path) = &self.path else {
-            return Ok(DaemonLock { _file: None });
+            return Ok(DaemonLock::exclusive(None));
         };
         let mut lock_path = path.clone().into_os_string();
         lock_path.push(".lock");
@@ -700,7 +734,7 @@ impl Store for SqliteStore {
             .write(true)
             .open(&lock_path)?;
         match file.try_lock() {
-            Ok(()) => Ok(DaemonLock { _file: Some(file) }),
+            Ok(()) => Ok(DaemonLock::exclusive(Some(file))),
             Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked(path.display().to_string())),
             Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Io(e)),
         }
