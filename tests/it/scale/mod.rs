@@ -1,7 +1,8 @@
 //! Scale-out on PostgreSQL: `tidings migrate` from a populated SQLite database gives the
 //! same feeds ([`migrate`]); several `tidings run` instances on one database share the
-//! work ([`instances`]). Here: what they share.
+//! work ([`instances`]) and serve the same feeds, fresh within a second ([`feeds`]). Here: what they share.
 
+mod feeds;
 mod instances;
 mod migrate;
 
