@@ -76,7 +76,7 @@ async fn sigkill_during_a_digest_fan_out_loses_no_digest() {
         let mut daemon = spawn_daemon(&env, &log, Some(&clock));
         let started = Instant::now();
         while env.sink.count() < target.min(SUBSCRIBERS) {
-            if let Ok(Some(status)) = daemon.try_wait() {
+            if let Ok(Some(status)) = daemon.0.try_wait() {
                 panic!(
                     "daemon exited ({status}):\n{}",
                     std::fs::read_to_string(&log).unwrap_or_default()
@@ -88,11 +88,11 @@ async fn sigkill_during_a_digest_fan_out_loses_no_digest() {
             );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        daemon.kill().expect("SIGKILL");
-        daemon.wait().expect("reap");
+        daemon.0.kill().expect("SIGKILL");
+        daemon.0.wait().expect("reap");
         kills.push(env.sink.count());
     }
-    let mut daemon = spawn_daemon(&env, &log, Some(&clock));
+    let daemon = spawn_daemon(&env, &log, Some(&clock));
     let started = Instant::now();
     let per_address = loop {
         let mut per: HashMap<String, usize> = HashMap::new();
@@ -114,8 +114,7 @@ async fn sigkill_during_a_digest_fan_out_loses_no_digest() {
     };
     // Let the last run settle: nothing more may arrive.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    daemon.kill().ok();
-    daemon.wait().ok();
+    drop(daemon);
     let total = env.sink.count();
     let duplicates = total - SUBSCRIBERS;
     eprintln!(

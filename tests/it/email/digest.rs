@@ -111,12 +111,11 @@ async fn daily_digests_hold_exactly_the_new_matching_items_once_each() {
     commit(&env.app, vec![item(5, ("jinzhong", "晋中"), &[])]).await;
     set(beijing(created, 6, 12, 0));
     let log = env.dir.dir.path().join("daemon.log");
-    let mut daemon = spawn_daemon(&env, &log, Some(&clock_file));
+    let daemon = spawn_daemon(&env, &log, Some(&clock_file));
     let third = env.sink.wait_for(3, Duration::from_secs(20)).await.remove(2);
     assert_eq!(titles(&third), ["晋中要闻第5条"]);
     // The daemon looks for due digests every second with a test clock: still one.
     tokio::time::sleep(Duration::from_millis(3500)).await;
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    drop(daemon);
     assert_eq!(env.sink.count(), 3, "one digest for the missed days, not three");
 }

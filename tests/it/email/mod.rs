@@ -174,13 +174,19 @@ pub(crate) fn link(text: &str, marker: &str) -> String {
     text[start..end].to_owned()
 }
 
+/// A child process killed when dropped (a failing test leaves no daemon behind).
+pub(crate) struct Daemon(pub std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `tidings run` on `env`'s config with email on (and `clock` as its test clock), its log
 /// appended to `log`.
-pub(crate) fn spawn_daemon(
-    env: &MailEnv,
-    log: &std::path::Path,
-    clock: Option<&std::path::Path>,
-) -> std::process::Child {
+pub(crate) fn spawn_daemon(env: &MailEnv, log: &std::path::Path, clock: Option<&std::path::Path>) -> Daemon {
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -203,5 +209,5 @@ pub(crate) fn spawn_daemon(
     if let Some(clock) = clock {
         cmd.env(tidings::notify::clock::TEST_CLOCK_VAR, clock);
     }
-    cmd.spawn().expect("spawn tidings run")
+    Daemon(cmd.spawn().expect("spawn tidings run"))
 }

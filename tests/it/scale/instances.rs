@@ -134,6 +134,15 @@ fn kill(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// The running instances, killed when the test ends, however it ends.
+struct Instances(Vec<Child>);
+
+impl Drop for Instances {
+    fn drop(&mut self) {
+        self.0.iter_mut().for_each(kill);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_share_polls_deliveries_and_the_update_loop() {
     let Some(pg) = PgDatabase::create().await else {
@@ -182,7 +191,7 @@ async fn three_instances_share_polls_deliveries_and_the_update_loop() {
         smtp: sink.url(),
         logs: env.dir.path().to_path_buf(),
     };
-    let mut instances: Vec<Child> = (0..3).map(|n| cluster.spawn(n)).collect();
+    let mut instances = Instances((0..3).map(|n| cluster.spawn(n)).collect());
 
     // Phase 1: the first tick's poll (every item pushed) fans out from all three.
     wait_for("first poll", Duration::from_secs(60), &cluster, || {
@@ -246,7 +255,7 @@ async fn three_instances_share_polls_deliveries_and_the_update_loop() {
     )
     .await;
     let killed_at = Instant::now();
-    kill(&mut instances[leader]);
+    kill(&mut instances.0[leader]);
     let mail_at_kill = sink.count();
     let tg_at_kill = bot.sent_count();
     wait_for(
@@ -291,7 +300,4 @@ async fn three_instances_share_polls_deliveries_and_the_update_loop() {
         "duplicates only for the message in flight: {tg_dups}"
     );
     assert_eq!(new_leaders.len(), 1, "one of the others took over");
-    for child in &mut instances {
-        kill(child);
-    }
 }
