@@ -328,7 +328,7 @@ impl Outbox {
     /// accepted, so a failure or a crash sends it again at the next check (at least once).
     pub async fn send_digests(&self) -> Result<usize, StoreError> {
         let now = self.clock.now();
-        let recipients = self.store.recipients().await?;
+        let recipients = self.store.digest_recipients().await?;
         let (telegram, mail) = tokio::join!(
             self.telegram_digests(&recipients, now),
             self.mail_digests(&recipients, now)

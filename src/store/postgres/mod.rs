@@ -697,6 +697,10 @@ impl Store for PgStore {
         self.recipients_impl().await
     }
 
+    async fn digest_recipients(&self) -> Result<Vec<Recipient>, StoreError> {
+        self.digest_recipients_impl().await
+    }
+
     async fn recipient(&self, id: i64) -> Result<Option<Recipient>, StoreError> {
         self.recipient_impl(id).await
     }

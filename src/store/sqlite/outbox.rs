@@ -174,20 +174,14 @@ impl SqliteStore {
         &self,
         recipient_id: i64,
     ) -> Result<Vec<crate::domain::Item>, StoreError> {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT e.item_id FROM digest_entries e JOIN items i ON i.id = e.item_id
+        let rows = sqlx::query(
+            "SELECT i.* FROM digest_entries e JOIN items i ON i.id = e.item_id
              WHERE e.recipient_id = ? ORDER BY coalesce(i.published_at, i.created_at) DESC, i.id",
         )
         .bind(recipient_id)
         .fetch_all(&self.pool)
         .await?;
-        let mut items = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(item) = crate::store::Store::item(self, &id).await? {
-                items.push(item);
-            }
-        }
-        Ok(items)
+        rows.iter().map(Self::row_to_item).collect()
     }
 
     pub(super) async fn finish_digest_impl(
@@ -196,14 +190,15 @@ impl SqliteStore {
         item_ids: &[String],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let ids = serde_json::to_string(item_ids).unwrap_or_else(|_| "[]".into());
         let mut tx = self.pool.begin().await?;
-        for id in item_ids {
-            sqlx::query("DELETE FROM digest_entries WHERE recipient_id = ? AND item_id = ?")
-                .bind(recipient_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        sqlx::query(
+            "DELETE FROM digest_entries WHERE recipient_id = ? AND item_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(recipient_id)
+        .bind(ids)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "UPDATE recipients SET last_digest_at = ?1,
                bounces = CASE WHEN ?3 THEN 0 ELSE bounces END WHERE id = ?2",
@@ -268,11 +263,15 @@ impl SqliteStore {
     }
 
     pub(super) async fn recipients_impl(&self) -> Result<Vec<Recipient>, StoreError> {
-        recipients_where(&self.pool, None).await
+        recipients_where(&self.pool, None, false).await
+    }
+
+    pub(super) async fn digest_recipients_impl(&self) -> Result<Vec<Recipient>, StoreError> {
+        recipients_where(&self.pool, None, true).await
     }
 
     pub(super) async fn recipient_impl(&self, id: i64) -> Result<Option<Recipient>, StoreError> {
-        Ok(recipients_where(&self.pool, Some(id)).await?.pop())
+        Ok(recipients_where(&self.pool, Some(id), false).await?.pop())
     }
 
     pub(super) async fn claim_impl(
@@ -310,7 +309,9 @@ impl SqliteStore {
             let recipient = match by_recipient.get(&recipient_id) {
                 Some(r) => Some(r.clone()),
                 None => {
-                    let r = recipients_where(&self.pool, Some(recipient_id)).await?.pop();
+                    let r = recipients_where(&self.pool, Some(recipient_id), false)
+                        .await?
+                        .pop();
                     if let Some(r) = &r {
                         by_recipient.insert(recipient_id, r.clone());
                     }
@@ -510,22 +511,43 @@ impl SqliteStore {
     }
 }
 
-async fn recipients_where(pool: &SqlitePool, id: Option<i64>) -> Result<Vec<Recipient>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT r.*,
-           (SELECT COUNT(*) FROM deliveries d WHERE d.recipient_id = r.id AND d.state = 'queued') AS q,
-           (SELECT COUNT(*) FROM deliveries d WHERE d.recipient_id = r.id AND d.state = 'sent') AS s,
-           (SELECT COUNT(*) FROM deliveries d WHERE d.recipient_id = r.id AND d.state = 'failed') AS f,
-           (SELECT COUNT(*) FROM deliveries d WHERE d.recipient_id = r.id AND d.state = 'cancelled') AS c
-         FROM recipients r WHERE (?1 IS NULL OR r.id = ?1) ORDER BY r.kind, r.address, r.thread_id",
-    )
+/// Each recipient's deliveries by state, as columns `q`, `s`, `f`, `c`.
+const COUNTS: &str =
+    "(SELECT COUNT(*) FROM deliveries d WHERE d.recipient_id = r.id AND d.state = 'queued') AS q,
+   (SELECT COUNT(*) FROM deliveries d WHERE d.recipient_id = r.id AND d.state = 'sent') AS s,
+   (SELECT COUNT(*) FROM deliveries d WHERE d.recipient_id = r.id AND d.state = 'failed') AS f,
+   (SELECT COUNT(*) FROM deliveries d WHERE d.recipient_id = r.id AND d.state = 'cancelled') AS c";
+
+/// Recipients with their topics: one (`id`), every one, or (`digest_only`) the active ones
+/// in digest mode without their delivery counts (left at zero) — what the digest scheduler
+/// reads every half minute, cheaply.
+async fn recipients_where(
+    pool: &SqlitePool,
+    id: Option<i64>,
+    digest_only: bool,
+) -> Result<Vec<Recipient>, StoreError> {
+    let counts = if digest_only {
+        "0 AS q, 0 AS s, 0 AS f, 0 AS c"
+    } else {
+        COUNTS
+    };
+    let only = if digest_only {
+        "r.state = 'active' AND r.mode <> 'instant'"
+    } else {
+        "TRUE"
+    };
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT r.*, {counts} FROM recipients r
+             WHERE (?1 IS NULL OR r.id = ?1) AND {only} ORDER BY r.kind, r.address, r.thread_id"
+    )))
     .bind(id)
     .fetch_all(pool)
     .await?;
-    let topics = sqlx::query(
-        "SELECT recipient_id, region, tag FROM topics WHERE (?1 IS NULL OR recipient_id = ?1)
-         ORDER BY recipient_id, region, tag",
-    )
+    let topics = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT t.recipient_id, t.region, t.tag FROM topics t JOIN recipients r ON r.id = t.recipient_id
+         WHERE (?1 IS NULL OR t.recipient_id = ?1) AND {only}
+         ORDER BY t.recipient_id, t.region, t.tag"
+    )))
     .bind(id)
     .fetch_all(pool)
     .await?;

@@ -266,6 +266,12 @@ async fn new_pushed_items_are_queued_for_matching_topics_and_digests(store: Arc<
         "an empty digest counts as sent"
     );
     assert_eq!(ids(s.digest_items(digest).await.unwrap()), ["i1"]);
+
+    // The digest scheduler's view: only the digest-mode recipient, with its topics.
+    let due: Vec<_> = s.digest_recipients().await.unwrap();
+    assert_eq!(due.iter().map(|r| r.id).collect::<Vec<_>>(), [digest]);
+    assert_eq!(due[0].topics, s.recipient(digest).await.unwrap().unwrap().topics);
+    assert!(!due[0].topics.is_empty());
 }
 
 async fn claims_take_due_deliveries_of_one_kind_oldest_first_up_to_the_limit(store: Arc<dyn Store>) {
