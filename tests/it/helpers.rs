@@ -141,3 +141,31 @@ pub async fn poll(app: &App, source: &str) -> PollReport {
 pub fn tls() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
+
+/// A tiny seeded generator (Knuth's MMIX LCG) for reproducible kill points in crash tests.
+pub struct Lcg(u64);
+
+impl Lcg {
+    /// Seeded from `TIDINGS_CRASH_SEED`, else the clock; the seed is printed (`what`) so a
+    /// run can be replayed.
+    pub fn from_env(what: &str) -> Lcg {
+        let seed = std::env::var("TIDINGS_CRASH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+                now.map_or(1, |d| d.as_nanos() as u64)
+            });
+        eprintln!("{what}: seed {seed} (TIDINGS_CRASH_SEED={seed} replays it)");
+        Lcg(seed)
+    }
+
+    /// A number in `lo..=hi`.
+    pub fn between(&mut self, lo: usize, hi: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        lo + (self.0 >> 33) as usize % (hi - lo + 1)
+    }
+}

@@ -8,22 +8,7 @@ use tidings::portal::Variant;
 
 use super::{TOKEN, linked_url, spawn_daemon, wait_until};
 use crate::fake_bot::FakeBot;
-use crate::helpers::{FAST_FETCH, TestDir, portal, shipped, source_override};
-
-/// A tiny seeded generator (Knuth's MMIX LCG): the kill points are reproducible from the
-/// printed seed.
-struct Lcg(u64);
-
-impl Lcg {
-    /// A number in `lo..=hi`.
-    fn between(&mut self, lo: usize, hi: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        lo + (self.0 >> 33) as usize % (hi - lo + 1)
-    }
-}
+use crate::helpers::{FAST_FETCH, Lcg, TestDir, portal, shipped, source_override};
 
 /// `tidings run` fans ~250 items out to 20 chats (about 5,000 messages) and is killed with
 /// SIGKILL five times at seeded-random points, then restarted each time. Every (item, chat)
@@ -32,15 +17,7 @@ impl Lcg {
 /// `TIDINGS_CRASH_SEED` replays a run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_fan_out_loses_nothing_and_repeats_only_the_message_in_flight() {
-    let seed = std::env::var("TIDINGS_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-            now.map_or(1, |d| d.as_nanos() as u64)
-        });
-    eprintln!("crash safety: seed {seed} (TIDINGS_CRASH_SEED={seed} replays it)");
-    let mut rng = Lcg(seed);
+    let mut rng = Lcg::from_env("crash safety");
 
     let bot = FakeBot::start(TOKEN).await;
     bot.enforce_limits(false);

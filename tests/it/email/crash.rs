@@ -6,20 +6,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use super::{MailEnv, commit, item, spawn_daemon};
+use crate::helpers::Lcg;
 use crate::smtp::SinkOptions;
-
-/// Knuth's MMIX LCG: the kill points are reproducible from the printed seed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn between(&mut self, lo: usize, hi: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        lo + (self.0 >> 33) as usize % (hi - lo + 1)
-    }
-}
 
 const SUBSCRIBERS: usize = 300;
 const CONNECTIONS: usize = 4;
@@ -30,15 +18,7 @@ const CONNECTIONS: usize = 4;
 /// most [`CONNECTIONS`] per kill. `TIDINGS_CRASH_SEED` replays a run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_a_digest_fan_out_loses_no_digest() {
-    let seed = std::env::var("TIDINGS_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-            now.map_or(1, |d| d.as_nanos() as u64)
-        });
-    eprintln!("digest crash safety: seed {seed} (TIDINGS_CRASH_SEED={seed} replays it)");
-    let mut rng = Lcg(seed);
+    let mut rng = Lcg::from_env("digest crash safety");
     // A slow server (15 ms per mail) so that the fan-out takes a few seconds.
     let sink = SinkOptions {
         latency: Duration::from_millis(15),
