@@ -9,6 +9,7 @@ mod config_errors;
 mod conformance;
 mod daemon;
 mod delivery;
+mod deploy;
 mod email;
 mod failures;
 mod fake_bot;
