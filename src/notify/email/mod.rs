@@ -21,6 +21,7 @@ pub mod address;
 pub mod compose;
 pub mod group;
 pub mod links;
+mod pool;
 mod render;
 pub mod send;
 mod view;
