@@ -16,8 +16,9 @@ use super::{DeliverReport, Outbox, retry_later};
 use crate::notify::email::{MailContext, Mailer, SendFailure, digest_mail, item_mail};
 use crate::store::{Claimed, DeliveryOutcome, Recipient, StoreError};
 
-/// Deliveries claimed per round.
-const BATCH: i64 = 100;
+/// Deliveries claimed per round, per connection: enough to keep every connection busy,
+/// few enough that instances sharing a database split the queue evenly.
+const BATCH_PER_CONNECTION: usize = 4;
 
 /// What sending mail needs: the pooled SMTP transport and what every message is built from.
 pub struct MailChannel {
@@ -39,15 +40,18 @@ impl Outbox {
         };
         loop {
             let claimed_at = Instant::now();
+            let batch = i64::try_from(mail.connections * BATCH_PER_CONNECTION).unwrap_or(i64::MAX);
             let claimed = self
                 .store
-                .claim_deliveries("email", &self.worker, Utc::now(), self.lease, BATCH)
+                .claim_deliveries("email", &self.worker, Utc::now(), self.lease, batch)
                 .await?;
             if claimed.is_empty() {
                 return Ok(report);
             }
             // Nothing starts after three quarters of the lease: another worker may take it then.
             let deadline = claimed_at + self.lease - self.lease / 4;
+            // Each mail records its own outcome as soon as it is known, so a commit never
+            // holds up the other sends.
             let mut sends = futures::stream::iter(claimed)
                 .map(|c| async move {
                     let outcome = if Instant::now() > deadline {
@@ -55,11 +59,12 @@ impl Outbox {
                     } else {
                         self.send_mail(mail, &c).await
                     };
-                    (c, outcome)
+                    let mut done = DeliverReport::default();
+                    self.finish(&c, &outcome, &mut done).await.map(|()| done)
                 })
                 .buffer_unordered(mail.connections);
-            while let Some((c, outcome)) = sends.next().await {
-                self.finish(&c, &outcome, &mut report).await?;
+            while let Some(done) = sends.next().await {
+                report.add(done?);
             }
         }
     }

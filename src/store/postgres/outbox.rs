@@ -266,15 +266,15 @@ impl PgStore {
     }
 
     pub(super) async fn recipients_impl(&self) -> Result<Vec<Recipient>, StoreError> {
-        recipients_where(&self.pool, None, false).await
+        recipients_where(&self.pool, Scope::All).await
     }
 
     pub(super) async fn digest_recipients_impl(&self) -> Result<Vec<Recipient>, StoreError> {
-        recipients_where(&self.pool, None, true).await
+        recipients_where(&self.pool, Scope::Digest).await
     }
 
     pub(super) async fn recipient_impl(&self, id: i64) -> Result<Option<Recipient>, StoreError> {
-        Ok(recipients_where(&self.pool, Some(id), false).await?.pop())
+        Ok(recipients_where(&self.pool, Scope::One(id)).await?.pop())
     }
 
     pub(super) async fn claim_impl(
@@ -307,32 +307,43 @@ impl PgStore {
         .bind(kind)
         .fetch_all(&self.pool)
         .await?;
-        let mut by_recipient: HashMap<i64, Recipient> = HashMap::new();
+        // The claimed rows' recipients and items, each read once, in two queries.
+        let mut recipient_ids: Vec<i64> = Vec::with_capacity(rows.len());
+        let mut item_ids: Vec<String> = Vec::with_capacity(rows.len());
+        for r in &rows {
+            recipient_ids.push(r.try_get("recipient_id")?);
+            item_ids.push(r.try_get("item_id")?);
+        }
+        recipient_ids.sort_unstable();
+        recipient_ids.dedup();
+        item_ids.sort_unstable();
+        item_ids.dedup();
+        let recipients: HashMap<i64, Recipient> = recipients_where(&self.pool, Scope::Ids(&recipient_ids))
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        let item_rows = sqlx::query("SELECT * FROM items WHERE id = ANY($1)")
+            .bind(&item_ids)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut items: HashMap<String, crate::domain::Item> = HashMap::with_capacity(item_rows.len());
+        for row in &item_rows {
+            let item = Self::row_to_item(row)?;
+            items.insert(item.id.clone(), item);
+        }
         let mut claimed = Vec::with_capacity(rows.len());
         for r in rows {
             let item_id: String = r.try_get("item_id")?;
             let recipient_id: i64 = r.try_get("recipient_id")?;
-            let recipient = match by_recipient.get(&recipient_id) {
-                Some(r) => Some(r.clone()),
-                None => {
-                    let r = recipients_where(&self.pool, Some(recipient_id), false)
-                        .await?
-                        .pop();
-                    if let Some(r) = &r {
-                        by_recipient.insert(recipient_id, r.clone());
-                    }
-                    r
-                }
-            };
-            let (Some(item), Some(recipient)) = (crate::store::Store::item(self, &item_id).await?, recipient)
-            else {
+            let (Some(item), Some(recipient)) = (items.get(&item_id), recipients.get(&recipient_id)) else {
                 continue;
             };
             claimed.push(Claimed {
                 id: r.try_get("id")?,
                 attempts: r.try_get("attempts")?,
-                item,
-                recipient,
+                item: item.clone(),
+                recipient: recipient.clone(),
             });
         }
         // Oldest item first, as claimed.
@@ -536,39 +547,66 @@ const COUNTS: &str =
    (SELECT COUNT(*) FROM deliveries d WHERE d.recipient_id = r.id AND d.state = 'failed') AS f,
    (SELECT COUNT(*) FROM deliveries d WHERE d.recipient_id = r.id AND d.state = 'cancelled') AS c";
 
-/// Recipients with their topics: one (`id`), every one, or (`digest_only`) the active ones
-/// in digest mode without their delivery counts (left at zero) — what the digest scheduler
-/// reads every half minute, cheaply.
-async fn recipients_where(
-    pool: &PgPool,
-    id: Option<i64>,
-    digest_only: bool,
-) -> Result<Vec<Recipient>, StoreError> {
-    let counts = if digest_only {
-        "0::bigint AS q, 0::bigint AS s, 0::bigint AS f, 0::bigint AS c"
-    } else {
+/// Which recipients [`recipients_where`] reads.
+#[derive(Clone, Copy)]
+enum Scope<'a> {
+    /// Every recipient, with delivery counts.
+    All,
+    /// One, with delivery counts.
+    One(i64),
+    /// These (the recipients of claimed deliveries), without counts.
+    Ids(&'a [i64]),
+    /// The active ones in digest mode, without counts: what the digest scheduler reads
+    /// every half minute, cheaply.
+    Digest,
+}
+
+impl Scope<'_> {
+    /// The condition on `r` (recipients), and whether delivery counts are wanted.
+    fn clause(self) -> (&'static str, bool) {
+        match self {
+            Scope::All => ("TRUE", true),
+            Scope::One(_) => ("r.id = $1", true),
+            Scope::Ids(_) => ("r.id = ANY($1)", false),
+            Scope::Digest => ("r.state = 'active' AND r.mode <> 'instant'", false),
+        }
+    }
+
+    fn bind<'q>(
+        self,
+        q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        match self {
+            Scope::One(id) => q.bind(id),
+            Scope::Ids(ids) => q.bind(ids.to_vec()),
+            Scope::All | Scope::Digest => q,
+        }
+    }
+}
+
+/// Recipients with their topics (delivery counts left at zero when the scope has none).
+async fn recipients_where(pool: &PgPool, scope: Scope<'_>) -> Result<Vec<Recipient>, StoreError> {
+    let (only, with_counts) = scope.clause();
+    let counts = if with_counts {
         COUNTS
-    };
-    let only = if digest_only {
-        "r.state = 'active' AND r.mode <> 'instant'"
     } else {
-        "TRUE"
+        "0::bigint AS q, 0::bigint AS s, 0::bigint AS f, 0::bigint AS c"
     };
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT r.*, {counts} FROM recipients r
-             WHERE ($1::bigint IS NULL OR r.id = $1) AND {only} ORDER BY r.kind, r.address, r.thread_id"
-    )))
-    .bind(id)
-    .fetch_all(pool)
-    .await?;
-    let topics = sqlx::query(sqlx::AssertSqlSafe(format!(
+    let sql = format!(
+        "SELECT r.*, {counts} FROM recipients r WHERE {only} ORDER BY r.kind, r.address, r.thread_id"
+    );
+    let rows = scope
+        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+        .fetch_all(pool)
+        .await?;
+    let sql = format!(
         "SELECT t.recipient_id, t.region, t.tag FROM topics t JOIN recipients r ON r.id = t.recipient_id
-         WHERE ($1::bigint IS NULL OR t.recipient_id = $1) AND {only}
-         ORDER BY t.recipient_id, t.region, t.tag"
-    )))
-    .bind(id)
-    .fetch_all(pool)
-    .await?;
+         WHERE {only} ORDER BY t.recipient_id, t.region, t.tag"
+    );
+    let topics = scope
+        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+        .fetch_all(pool)
+        .await?;
     let mut by_id: HashMap<i64, Vec<Topic>> = HashMap::new();
     for t in topics {
         by_id
