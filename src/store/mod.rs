@@ -282,9 +282,10 @@ pub trait Store: Send + Sync {
     async fn remove_recipient(&self, kind: &str, address: &str, thread_id: i64) -> Result<bool, StoreError>;
     /// Every recipient with its topics and delivery counts.
     async fn recipients(&self) -> Result<Vec<Recipient>, StoreError>;
-    /// Active recipients in daily or weekly mode with their topics, delivery counts left at
-    /// zero: what the digest scheduler looks at.
-    async fn digest_recipients(&self) -> Result<Vec<Recipient>, StoreError>;
+    /// Up to `limit` active recipients in daily or weekly mode whose id is above `after`, by
+    /// id, with their topics (delivery counts left at zero): what the digest scheduler pages
+    /// through.
+    async fn digest_recipients(&self, after: i64, limit: i64) -> Result<Vec<Recipient>, StoreError>;
     /// One recipient by id.
     async fn recipient(&self, id: i64) -> Result<Option<Recipient>, StoreError>;
     /// Removes a recipient by id (unsubscribe links). False if there was none.

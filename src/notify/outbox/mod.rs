@@ -43,6 +43,8 @@ const BATCH: i64 = 50;
 const REFILL_PAUSE: Duration = Duration::from_millis(500);
 /// How often the worker looks for due digests.
 const DIGEST_CHECK: Duration = Duration::from_secs(30);
+/// Digest recipients read per page.
+const DIGEST_PAGE: i64 = 500;
 /// A delivery is given up after this many attempts.
 pub const MAX_ATTEMPTS: i64 = 10;
 
@@ -328,12 +330,19 @@ impl Outbox {
     /// accepted, so a failure or a crash sends it again at the next check (at least once).
     pub async fn send_digests(&self) -> Result<usize, StoreError> {
         let now = self.clock.now();
-        let recipients = self.store.digest_recipients().await?;
-        let (telegram, mail) = tokio::join!(
-            self.telegram_digests(&recipients, now),
-            self.mail_digests(&recipients, now)
-        );
-        Ok(telegram? + mail?)
+        let mut sent = 0;
+        let mut after = 0;
+        // A page of recipients at a time: memory stays flat however many there are.
+        loop {
+            let page = self.store.digest_recipients(after, DIGEST_PAGE).await?;
+            let Some(last) = page.last() else {
+                return Ok(sent);
+            };
+            after = last.id;
+            let (telegram, mail) =
+                tokio::join!(self.telegram_digests(&page, now), self.mail_digests(&page, now));
+            sent += telegram? + mail?;
+        }
     }
 
     /// Telegram digests due at `now`, one chat after another within the flood limits.

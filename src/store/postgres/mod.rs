@@ -697,8 +697,8 @@ impl Store for PgStore {
         self.recipients_impl().await
     }
 
-    async fn digest_recipients(&self) -> Result<Vec<Recipient>, StoreError> {
-        self.digest_recipients_impl().await
+    async fn digest_recipients(&self, after: i64, limit: i64) -> Result<Vec<Recipient>, StoreError> {
+        self.digest_recipients_impl(after, limit).await
     }
 
     async fn recipient(&self, id: i64) -> Result<Option<Recipient>, StoreError> {

@@ -269,8 +269,22 @@ impl PgStore {
         recipients_where(&self.pool, Scope::All).await
     }
 
-    pub(super) async fn digest_recipients_impl(&self) -> Result<Vec<Recipient>, StoreError> {
-        recipients_where(&self.pool, Scope::Digest).await
+    pub(super) async fn digest_recipients_impl(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Recipient>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM recipients WHERE state = 'active' AND mode <> 'instant' AND id > $1
+             ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut page = recipients_where(&self.pool, Scope::Ids(&ids)).await?;
+        page.sort_by_key(|r| r.id);
+        Ok(page)
     }
 
     pub(super) async fn recipient_impl(&self, id: i64) -> Result<Option<Recipient>, StoreError> {
@@ -554,11 +568,9 @@ enum Scope<'a> {
     All,
     /// One, with delivery counts.
     One(i64),
-    /// These (the recipients of claimed deliveries), without counts.
+    /// These (the recipients of claimed deliveries, a page of digest recipients), without
+    /// counts.
     Ids(&'a [i64]),
-    /// The active ones in digest mode, without counts: what the digest scheduler reads
-    /// every half minute, cheaply.
-    Digest,
 }
 
 impl Scope<'_> {
@@ -568,7 +580,6 @@ impl Scope<'_> {
             Scope::All => ("TRUE", true),
             Scope::One(_) => ("r.id = $1", true),
             Scope::Ids(_) => ("r.id = ANY($1)", false),
-            Scope::Digest => ("r.state = 'active' AND r.mode <> 'instant'", false),
         }
     }
 
@@ -579,7 +590,7 @@ impl Scope<'_> {
         match self {
             Scope::One(id) => q.bind(id),
             Scope::Ids(ids) => q.bind(ids.to_vec()),
-            Scope::All | Scope::Digest => q,
+            Scope::All => q,
         }
     }
 }

@@ -268,8 +268,16 @@ async fn new_pushed_items_are_queued_for_matching_topics_and_digests(store: Arc<
     assert_eq!(ids(s.digest_items(digest).await.unwrap()), ["i1"]);
 
     // The digest scheduler's view: only the digest-mode recipient, with its topics.
-    let due: Vec<_> = s.digest_recipients().await.unwrap();
+    let due: Vec<_> = s.digest_recipients(0, 10).await.unwrap();
     assert_eq!(due.iter().map(|r| r.id).collect::<Vec<_>>(), [digest]);
+    assert!(
+        s.digest_recipients(digest, 10).await.unwrap().is_empty(),
+        "pages start after `after`"
+    );
+    assert!(
+        s.digest_recipients(0, 0).await.unwrap().is_empty(),
+        "at most `limit`"
+    );
     assert_eq!(due[0].topics, s.recipient(digest).await.unwrap().unwrap().topics);
     assert!(!due[0].topics.is_empty());
 }
