@@ -7,9 +7,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use super::App;
-use crate::notify::email::{
-    AddressError, confirmation_mail, hash_token, new_confirmation_token, normalize_address,
-};
+use crate::notify::email::{AddressError, confirmation_mail, new_confirmation_token, normalize_address};
 use crate::notify::telegram::commands::{describe_mode, parse_time, parse_weekday};
 use crate::notify::topics::{parse_topic, show_topic};
 use crate::store::{NewConfirmation, RecipientPrefs, RecipientSpec, StoreError, SubscriptionRequest, Topic};
@@ -106,50 +104,11 @@ impl App {
         }
         topics.sort();
         topics.dedup();
-        let mode = match input.mode.as_deref().map(str::trim).unwrap_or("") {
-            "" | "instant" => "instant",
-            "daily" => "daily",
-            "weekly" => "weekly",
-            other => {
-                return Err(invalid(format!(
-                    "未知推送方式「{other}」：请选即时、每日或每周。"
-                )));
-            }
-        };
-        let at = match input.at.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
-            Some(a) => Some(
-                parse_time(a).ok_or_else(|| invalid(format!("时间「{a}」无效：请写 HH:MM，例如 07:30。")))?,
-            ),
-            None if mode != "instant" => Some("08:00".to_owned()),
-            None => None,
-        };
-        let weekday = match input.weekday.as_deref().map(str::trim).filter(|w| !w.is_empty()) {
-            Some(w) => Some(
-                parse_weekday(w)
-                    .ok_or_else(|| invalid(format!("星期「{w}」无效：请写 mon…sun 或 周一…周日。")))?
-                    .to_owned(),
-            ),
-            None if mode == "weekly" => Some("mon".to_owned()),
-            None => None,
-        };
-        let tz = match input.tz.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-            Some(t) => t
-                .parse::<Tz>()
-                .map_err(|_| invalid(format!("时区「{t}」无效：请写 IANA 时区名，例如 Asia/Shanghai。")))?
-                .name()
-                .to_owned(),
-            None => "Asia/Shanghai".to_owned(),
-        };
         Ok(SubscriptionRequest {
             address,
             topics,
             filters: Default::default(),
-            prefs: RecipientPrefs {
-                mode: Some(mode.to_owned()),
-                digest_at: at,
-                digest_weekday: weekday,
-                tz: Some(tz),
-            },
+            prefs: check_prefs(input)?,
         })
     }
 
@@ -171,7 +130,6 @@ impl App {
             return Err(SubscribeError::TooMany);
         }
         let (token, token_hash) = new_confirmation_token();
-        debug_assert_eq!(hash_token(&token), token_hash);
         let shown: Vec<String> = request
             .topics
             .iter()
@@ -215,4 +173,55 @@ impl App {
             .await?;
         Ok(id)
     }
+}
+
+/// Checks the delivery preferences of a request: mode (default instant), digest time
+/// (default 08:00 for digests), weekday (default Monday for weekly digests) and time zone
+/// (default Asia/Shanghai).
+pub fn check_prefs(input: &SubscribeInput) -> Result<RecipientPrefs, SubscribeError> {
+    let mode = match input.mode.as_deref().map(str::trim).unwrap_or("") {
+        "" | "instant" => "instant",
+        "daily" => "daily",
+        "weekly" => "weekly",
+        other => {
+            return Err(SubscribeError::Invalid(format!(
+                "未知推送方式「{other}」：请选即时、每日或每周。"
+            )));
+        }
+    };
+    let at =
+        match input.at.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+            Some(a) => Some(parse_time(a).ok_or_else(|| {
+                SubscribeError::Invalid(format!("时间「{a}」无效：请写 HH:MM，例如 07:30。"))
+            })?),
+            None if mode != "instant" => Some("08:00".to_owned()),
+            None => None,
+        };
+    let weekday = match input.weekday.as_deref().map(str::trim).filter(|w| !w.is_empty()) {
+        Some(w) => Some(
+            parse_weekday(w)
+                .ok_or_else(|| {
+                    SubscribeError::Invalid(format!("星期「{w}」无效：请写 mon…sun 或 周一…周日。"))
+                })?
+                .to_owned(),
+        ),
+        None if mode == "weekly" => Some("mon".to_owned()),
+        None => None,
+    };
+    let tz = match input.tz.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => t
+            .parse::<Tz>()
+            .map_err(|_| {
+                SubscribeError::Invalid(format!("时区「{t}」无效：请写 IANA 时区名，例如 Asia/Shanghai。"))
+            })?
+            .name()
+            .to_owned(),
+        None => "Asia/Shanghai".to_owned(),
+    };
+    Ok(RecipientPrefs {
+        mode: Some(mode.to_owned()),
+        digest_at: at,
+        digest_weekday: weekday,
+        tz: Some(tz),
+    })
 }

@@ -34,13 +34,7 @@ impl App {
                 .subscribe_telegram(chat, args.thread, &args.region, &args.tag, &args.topic, filters)
                 .await?;
             if args.mode.is_some() || args.at.is_some() || args.weekday.is_some() || args.tz.is_some() {
-                // The same checks as for an address (any valid address stands in).
-                let prefs = self
-                    .check_subscription(&SubscribeInput {
-                        email: "operator@example.org".into(),
-                        ..input
-                    })?
-                    .prefs;
+                let prefs = super::email::check_prefs(&input)?;
                 self.store
                     .set_recipient_prefs("telegram", &chat.to_string(), args.thread.unwrap_or(0), &prefs)
                     .await?;
