@@ -1,9 +1,13 @@
 //! `deploy/`: the systemd unit passes `systemd-analyze verify` with its `ExecStart` pointed
-//! at the built binary (verify fails when the binary does not exist).
+//! at the built binary (verify fails when the binary does not exist), and `compose.yaml` is
+//! valid under the Compose Specification's JSON schema (`check-jsonschema`, which ships the
+//! compose-spec project's `schema/compose-spec.json`, validating with Python's `jsonschema`).
 
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use crate::helpers::{repo, strict};
+use crate::smtp::python_with;
 
 fn systemd_analyze() -> Option<&'static str> {
     let found = Command::new("systemd-analyze")
@@ -55,5 +59,94 @@ fn the_systemd_unit_verifies_against_the_built_binary() {
         "Restart=on-failure",
     ] {
         assert!(unit.contains(directive), "{directive}");
+    }
+}
+
+/// The Python with `check-jsonschema` (`TIDINGS_PYTHON`, or `.venv/bin/python`), if any.
+fn check_jsonschema_python() -> Option<PathBuf> {
+    if let Some(python) = python_with("check_jsonschema") {
+        return Some(python);
+    }
+    assert!(
+        !strict(),
+        "TIDINGS_STRICT=1 but no Python with check-jsonschema: run scripts/test"
+    );
+    eprintln!("skipping: no Python with check-jsonschema (scripts/test installs it into .venv)");
+    None
+}
+
+/// `check-jsonschema` on `file` with its vendored Compose Specification schema.
+fn validate_compose(python: &Path, file: &Path) -> Output {
+    Command::new(python)
+        .args([
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            "--color",
+            "never",
+        ])
+        .arg(file)
+        .output()
+        .expect("run check-jsonschema")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn the_compose_file_is_valid_under_the_compose_spec_schema() {
+    let Some(python) = check_jsonschema_python() else {
+        return;
+    };
+    let path = repo().join("deploy/compose.yaml");
+    let good = validate_compose(&python, &path);
+    assert!(
+        good.status.success(),
+        "deploy/compose.yaml against the Compose Specification schema: {}",
+        text(&good)
+    );
+
+    // The validator does validate: copies with one mistake each are rejected, naming it.
+    let compose = std::fs::read_to_string(&path).expect("compose.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "an unknown service key",
+            "    command: [\"run\"",
+            "    restartt: always\n    command: [\"run\"",
+            &["$.services.tidings", "'restartt' was unexpected"][..],
+        ),
+        (
+            "a value outside an enum",
+            "condition: service_healthy",
+            "condition: service_ready",
+            &[
+                "$.services.tidings.depends_on.postgres.condition",
+                "'service_ready'",
+            ][..],
+        ),
+        (
+            "a wrong type",
+            "volumes:\n  pgdata:",
+            "volumes:\n  - pgdata",
+            &["$.volumes", "is not of type 'object'"][..],
+        ),
+    ];
+    for (what, from, to, expected) in cases {
+        assert_eq!(compose.matches(from).count(), 1, "{what}: {from:?} occurs once");
+        let bad = dir.path().join("compose.yaml");
+        std::fs::write(&bad, compose.replace(from, to)).unwrap();
+        let out = validate_compose(&python, &bad);
+        let said = text(&out);
+        assert!(!out.status.success(), "{what} must be rejected: {said}");
+        for needle in expected {
+            assert!(said.contains(needle), "{what}: expected {needle:?} in: {said}");
+        }
     }
 }
