@@ -6,7 +6,8 @@
 //! - [`source`] fetches pages politely ([`source::fetch`]) and extracts items from HTML
 //!   listings and articles ([`source::html`]) and from RSS/Atom/JSON feeds ([`source::feed`]).
 //! - [`store`] keeps items and per-source state behind one [`store::Store`] trait (SQLite now).
-//! - [`ingest`] runs one poll of one source: fetch → extract → normalise → store.
+//! - [`ingest`] runs one poll of one source: fetch → extract → normalise → store; a
+//!   backfill walks the listings deeper the same way and pushes nothing.
 //! - [`schedule`] decides when each source is due (cron or interval, with jitter).
 //! - [`serve`] is the HTTP server: feeds (cached per store version, ETag/304, gzip/br),
 //!   the OPML export, the index and status pages.

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::config::Recipe;
 use crate::domain::{Article, RegionTable};
-use crate::ingest::{Fetched, extract_entry, read_inputs};
+use crate::ingest::{Fetched, NoProgress, extract_entry, read_inputs};
 use crate::source::dates::DateParser;
 use crate::source::fetch::{Fetcher, Validators};
 
@@ -38,7 +38,7 @@ pub async fn check_source(
     recipe: &Recipe,
     limit: usize,
 ) -> CheckReport {
-    let reads = read_inputs(fetcher, recipe, None, &Default::default()).await;
+    let reads = read_inputs(fetcher, recipe, None, &Default::default(), &NoProgress).await;
     let names = recipe.input_names();
     let inputs = reads
         .iter()

@@ -12,6 +12,8 @@ use crate::source::fetch::{FetchOutcome, FetchRequest, Fetcher, Validators};
 use crate::source::html::extract_listing;
 use crate::store::Store;
 
+use super::Progress;
+
 /// One entry found in an input: a listing entry or a feed item.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -63,15 +65,21 @@ pub struct InputRead {
     pub result: Result<Option<Vec<Entry>>, String>,
     /// Validators to store for the pages read.
     pub validators: Vec<(String, Validators)>,
+    /// Whether the input is a feed (read whole: it has no pages).
+    pub feed: bool,
+    /// Listing pages fetched (a 304 counts: it was asked); for a feed, 1 once read.
+    pub pages: usize,
 }
 
 /// Reads every input of a recipe. With a store, conditional GETs use stored validators,
 /// except for the inputs named in `fresh` (held or degraded last time: re-read them in full).
+/// Each page read is reported to `progress`.
 pub async fn read_inputs(
     fetcher: &Fetcher,
     recipe: &Recipe,
     store: Option<&dyn Store>,
     fresh: &HashSet<String>,
+    progress: &dyn Progress,
 ) -> Vec<InputRead> {
     let dates = DateParser::new(recipe.timezone, recipe.date_formats.clone());
     let mut reads = Vec::new();
@@ -82,6 +90,8 @@ pub async fn read_inputs(
                 name: input_name(url),
                 result: Ok(Some(Vec::new())),
                 validators: Vec::new(),
+                feed: false,
+                pages: 0,
             };
             let mut seen: HashSet<Url> = HashSet::new();
             let mut page_url = Some(url.clone());
@@ -100,6 +110,8 @@ pub async fn read_inputs(
                 };
                 match fetch(fetcher, recipe, &current, validators).await {
                     Ok(None) => {
+                        read.pages += 1;
+                        progress.page_read(0);
                         read.result = Ok(None);
                         break;
                     }
@@ -108,6 +120,8 @@ pub async fn read_inputs(
                             read.validators.push((current.to_string(), v));
                         }
                         let page = extract_listing(&text, &final_url, listing, &dates);
+                        read.pages += 1;
+                        progress.page_read(page.entries.len());
                         if let Ok(Some(entries)) = &mut read.result {
                             entries.extend(page.entries.into_iter().map(|e| Entry {
                                 input: index,
@@ -142,6 +156,8 @@ pub async fn read_inputs(
             name: input_name(&feed.url),
             result: Ok(None),
             validators: Vec::new(),
+            feed: true,
+            pages: 0,
         };
         let validators = match store {
             Some(s) if !fresh.contains(&read.name) => {
@@ -177,6 +193,10 @@ pub async fn read_inputs(
                 }
             }
         };
+        if let Ok(list) = &read.result {
+            read.pages = 1;
+            progress.page_read(list.as_ref().map_or(0, Vec::len));
+        }
         reads.push(read);
         index += 1;
     }

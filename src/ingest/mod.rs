@@ -1,7 +1,9 @@
 //! One poll of one source: read inputs → judge drift and floods → fetch the articles that
-//! need it → extract → store in one transaction, reporting what is new.
+//! need it → extract → store in one transaction, reporting what is new. A backfill walks
+//! the listings deeper the same way, storing in batches and pushing nothing.
 
 mod article;
+mod batch;
 mod gather;
 mod guard;
 
@@ -12,18 +14,18 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use serde::Serialize;
 
 use crate::config::{IdentityPolicy, Recipe};
-use crate::domain::{Article, RegionTable, item_id};
+use crate::domain::{Article, RegionTable};
 use crate::source::dates::DateParser;
 use crate::source::fetch::{Fetcher, Validators};
 use crate::source::html::extract_article;
-use crate::store::{ItemWrite, PollCommit, Store, StoreError, Touch};
+use crate::store::{CommitOutcome, PollCommit, Store, StoreError};
 
-/// Articles fetched at once within one poll (per-host politeness still applies).
-const ARTICLE_CONCURRENCY: usize = 8;
+/// Articles a backfill stores per transaction: a daemon on the same database waits for
+/// one batch at most, and an interrupted backfill keeps what it stored.
+const BACKFILL_BATCH: usize = 100;
 
 /// What ingest needs: the fetcher, the store and the region table.
 #[derive(Clone)]
@@ -38,17 +40,25 @@ pub struct Ingest {
     pub baseline_push: bool,
 }
 
-/// What one poll did, for `tidings poll` and the logs.
+/// What one poll (or backfill) did, for `tidings poll`, `tidings backfill` and the logs.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PollReport {
     /// Source id.
     pub source: String,
     /// Whether this was the source's baseline poll (items stored, not pushed).
     pub baseline: bool,
+    /// Listing pages read.
+    pub pages: usize,
+    /// Feeds read.
+    pub feeds: usize,
+    /// Distinct entries found in them.
+    pub found: usize,
     /// Ids of new items.
     pub new: Vec<String>,
     /// Ids of edited items.
     pub updated: Vec<String>,
+    /// Entries that were already stored (seen again, refreshed or edited).
+    pub known: usize,
     /// Entries seen that needed no work.
     pub unchanged: usize,
     /// Articles or inputs that failed.
@@ -60,6 +70,39 @@ pub struct PollReport {
     /// Inputs degraded by selector drift.
     pub degraded: Vec<String>,
 }
+
+impl PollReport {
+    /// Counts the pages and feeds read and names the inputs that could not be read.
+    fn note_reads(&mut self, reads: &[InputRead]) {
+        for r in reads {
+            if r.feed {
+                self.feeds += r.pages;
+            } else {
+                self.pages += r.pages;
+            }
+            if let Err(e) = &r.result {
+                self.failed += 1;
+                self.errors.push(format!("{}: {e}", r.name));
+            }
+        }
+    }
+}
+
+/// Where ingest reports how far it got (a backfill's progress bar). Every hook defaults
+/// to doing nothing.
+pub trait Progress: Send + Sync {
+    /// A listing page or a feed was read, listing `entries` entries.
+    fn page_read(&self, _entries: usize) {}
+    /// `articles` articles are about to be fetched.
+    fn articles_planned(&self, _articles: usize) {}
+    /// One article was fetched (or failed).
+    fn article_done(&self) {}
+}
+
+/// Progress that nobody watches (polls, `tidings check`).
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
 
 /// The identity key of an entry under a policy (prefixed so policies never collide).
 pub fn identity_key(policy: IdentityPolicy, e: &Entry) -> String {
@@ -76,12 +119,20 @@ fn title_day(e: &Entry) -> Option<(String, String)> {
     Some((e.title.clone()?, e.date?.format("%Y-%m-%d").to_string()))
 }
 
-/// What to do with an entry.
-enum Plan {
-    /// Fetch (or build from the feed) and write; `id` of a known item, or a new id.
-    Write { id: String, validators: Validators },
-    /// Known and unchanged: only record the listing hash and keys.
-    Touch(Touch),
+/// Every entry once (first input wins), with its identity key.
+fn distinct_entries(recipe: &Recipe, reads: &[InputRead]) -> Vec<(String, Entry)> {
+    let mut entries = Vec::new();
+    let mut seen_urls = HashSet::new();
+    for read in reads {
+        if let Ok(Some(list)) = &read.result {
+            for e in list {
+                if seen_urls.insert(e.url.clone()) {
+                    entries.push((identity_key(recipe.identity, e), e.clone()));
+                }
+            }
+        }
+    }
+    entries
 }
 
 impl Ingest {
@@ -107,167 +158,39 @@ impl Ingest {
             .filter(|s| accept || s.held.is_some() || s.degraded.is_some())
             .map(|s| s.input.clone())
             .collect();
-        let reads = read_inputs(&self.fetcher, recipe, Some(self.store.as_ref()), &fresh).await;
-
-        // Every entry once (first input wins), with its identity key.
-        let mut entries: Vec<(String, Entry)> = Vec::new();
-        let mut seen_urls = HashSet::new();
-        for read in &reads {
-            if let Ok(Some(list)) = &read.result {
-                for e in list {
-                    if seen_urls.insert(e.url.clone()) {
-                        entries.push((identity_key(recipe.identity, e), e.clone()));
-                    }
-                }
-            }
-        }
-        let keys: Vec<String> = entries.iter().map(|(k, _)| k.clone()).collect();
-        let known = self.store.known(&recipe.id, &keys).await?;
-        let pairs: Vec<(String, String)> = entries
-            .iter()
-            .filter(|(k, _)| !known.contains_key(k))
-            .filter_map(|(_, e)| title_day(e))
-            .collect();
-        let moved = self.store.match_title_day(&recipe.id, &pairs).await?;
-
-        let judged = guard::judge_inputs(recipe, &reads, &entries, &known, &moved, accept);
+        let reads = read_inputs(
+            &self.fetcher,
+            recipe,
+            Some(self.store.as_ref()),
+            &fresh,
+            &NoProgress,
+        )
+        .await;
+        report.note_reads(&reads);
+        let entries = distinct_entries(recipe, &reads);
+        report.found = entries.len();
+        let lookup = self.lookup(recipe, &entries).await?;
+        let judged = guard::judge_inputs(recipe, &reads, &entries, &lookup.known, &lookup.moved, accept);
         let mut commit = PollCommit {
             source: recipe.id.clone(),
             now,
             consumed_accept: accept,
             ..PollCommit::default()
         };
-        for r in &reads {
-            if let Err(e) = &r.result {
-                report.failed += 1;
-                report.errors.push(format!("{}: {e}", r.name));
-            }
-        }
-
-        let mut plans: Vec<(Plan, Entry, String)> = Vec::new();
-        for (key, e) in entries {
-            if judged.held_inputs.contains(&e.input) {
-                continue;
-            }
-            let hash = e.listing_hash();
-            let plan = match known.get(&key) {
-                Some(k) => {
-                    let due =
-                        k.fetched_at + chrono::Duration::from_std(recipe.revisit).unwrap_or_default() <= now;
-                    if k.listing_hash.as_deref() == Some(hash.as_str()) && !due {
-                        report.unchanged += 1;
-                        Plan::Touch(Touch {
-                            item_id: k.item_id.clone(),
-                            keys: Vec::new(),
-                            listing_hash: Some(hash.clone()),
-                        })
-                    } else {
-                        let validators = if due && e.fetch_page {
-                            self.store.validators(e.url.as_str()).await?
-                        } else {
-                            Validators::default()
-                        };
-                        Plan::Write {
-                            id: k.item_id.clone(),
-                            validators,
-                        }
-                    }
-                }
-                None => match title_day(&e).and_then(|p| moved.get(&p)) {
-                    Some(id) => Plan::Write {
-                        id: id.clone(),
-                        validators: Validators::default(),
-                    },
-                    None => Plan::Write {
-                        id: item_id(&recipe.id, &key),
-                        validators: Validators::default(),
-                    },
-                },
-            };
-            plans.push((plan, e, key));
-        }
-
-        let dates = DateParser::new(recipe.timezone, recipe.date_formats.clone());
-        let mut missing_fields: HashMap<usize, (usize, usize)> = HashMap::new();
-        let mut failed_inputs: HashSet<usize> = HashSet::new();
-        let results = futures::stream::iter(plans)
-            .map(|(plan, e, key)| {
-                let dates = &dates;
-                async move {
-                    let outcome = match &plan {
-                        Plan::Touch(_) => None,
-                        Plan::Write { validators, .. } => Some(
-                            extract_entry(
-                                &self.fetcher,
-                                &self.regions,
-                                recipe,
-                                &e,
-                                validators.clone(),
-                                dates,
-                            )
-                            .await,
-                        ),
-                    };
-                    (plan, e, key, outcome)
-                }
-            })
-            .buffer_unordered(ARTICLE_CONCURRENCY)
-            .collect::<Vec<_>>()
+        let plans = self
+            .plan(recipe, entries, &lookup, &judged.held_inputs, now, &mut report)
+            .await?;
+        // An input read for the first time is a baseline of its own (a feed that failed at
+        // the source's first poll must not flood chats later).
+        let push =
+            |e: &Entry| self.baseline_push || reads.get(e.input).is_some_and(|r| prev.contains_key(&r.name));
+        let tally = self
+            .work(recipe, plans, &push, &mut commit, &mut report, &NoProgress)
             .await;
-        for (plan, e, key, outcome) in results {
-            let hash = e.listing_hash();
-            match (plan, outcome) {
-                (Plan::Touch(mut t), _) => {
-                    t.keys.push(key);
-                    commit.touches.push(t);
-                }
-                (Plan::Write { id, .. }, Some(Ok(Fetched::NotModified))) => {
-                    report.unchanged += 1;
-                    commit.touches.push(Touch {
-                        item_id: id,
-                        keys: vec![key],
-                        listing_hash: Some(hash),
-                    });
-                }
-                (
-                    Plan::Write { id, .. },
-                    Some(Ok(Fetched::Article {
-                        article,
-                        page_complete,
-                        validators,
-                    })),
-                ) => {
-                    let tally = missing_fields.entry(e.input).or_default();
-                    tally.0 += 1;
-                    if !page_complete {
-                        tally.1 += 1;
-                    }
-                    if let Some(v) = validators {
-                        commit.validators.push((e.url.to_string(), v));
-                    }
-                    // An input read for the first time is a baseline of its own (a feed that
-                    // failed at the source's first poll must not flood chats later).
-                    let input_known = reads.get(e.input).is_some_and(|r| prev.contains_key(&r.name));
-                    commit.writes.push(ItemWrite {
-                        id,
-                        keys: vec![key],
-                        article: *article,
-                        listing_hash: Some(hash),
-                        push: self.baseline_push || input_known,
-                    });
-                }
-                (Plan::Write { .. }, Some(Err(err))) => {
-                    failed_inputs.insert(e.input);
-                    report.failed += 1;
-                    report.errors.push(format!("{}: {err}", e.url));
-                }
-                (Plan::Write { .. }, None) => {}
-            }
-        }
         // A listing is only marked "seen" when all of it was processed: otherwise its next
         // fetch must not be a 304 that hides the entries still to do.
         for (i, r) in reads.iter().enumerate() {
-            if !failed_inputs.contains(&i) && !judged.held_inputs.contains(&i) {
+            if !tally.failed_inputs.contains(&i) && !judged.held_inputs.contains(&i) {
                 commit.validators.extend(r.validators.iter().cloned());
             }
         }
@@ -276,7 +199,7 @@ impl Ingest {
             &reads,
             &prev,
             judged,
-            &missing_fields,
+            &tally.missing_fields,
             &mut commit,
             &mut report,
         );
@@ -290,13 +213,72 @@ impl Ingest {
             self.store.record_failure(&recipe.id, &msg, now).await?;
             return Ok(report);
         }
-        let out = self.store.commit_poll(commit).await?;
-        report.new = out.new;
-        report.updated = out.updated;
+        self.commit(commit, &mut report).await?;
         for id in &report.updated {
             tracing::info!(item = %id, "article edited: item updated");
         }
         Ok(report)
+    }
+
+    /// Walks each listing of the source up to `pages` pages deep (feeds, which have no
+    /// pages, are read once) and stores the articles not stored yet exactly as a poll
+    /// would, but **pushes none of them**: no delivery and no digest membership is queued.
+    /// The source's poll state — validators of its listings, drift and flood verdicts,
+    /// last success, baseline, schedule — is left as it is. Stored in batches of
+    /// [`BACKFILL_BATCH`] articles, each in one transaction.
+    #[tracing::instrument(skip_all, fields(source = %recipe.id, pages))]
+    pub async fn backfill(
+        &self,
+        recipe: &Recipe,
+        pages: u32,
+        now: DateTime<Utc>,
+        progress: &dyn Progress,
+    ) -> Result<PollReport, StoreError> {
+        let mut deep = recipe.clone();
+        for listing in &mut deep.listings {
+            listing.max_pages = pages;
+        }
+        let mut report = PollReport {
+            source: recipe.id.clone(),
+            ..PollReport::default()
+        };
+        // Read without validators: a 304 on page 1 would hide the older pages.
+        let reads = read_inputs(&self.fetcher, &deep, None, &HashSet::new(), progress).await;
+        report.note_reads(&reads);
+        let entries = distinct_entries(recipe, &reads);
+        report.found = entries.len();
+        let lookup = self.lookup(recipe, &entries).await?;
+        let plans = self
+            .plan(recipe, entries, &lookup, &HashSet::new(), now, &mut report)
+            .await?;
+        progress.articles_planned(plans.iter().filter(|p| p.writes()).count());
+        let mut plans = plans.into_iter().peekable();
+        while plans.peek().is_some() {
+            let batch: Vec<_> = plans.by_ref().take(BACKFILL_BATCH).collect();
+            let mut commit = PollCommit {
+                source: recipe.id.clone(),
+                now,
+                backfill: true,
+                ..PollCommit::default()
+            };
+            self.work(recipe, batch, &|_| false, &mut commit, &mut report, progress)
+                .await;
+            if !(commit.writes.is_empty() && commit.touches.is_empty()) {
+                self.commit(commit, &mut report).await?;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Stores a commit and adds what it did to the report: every entry written or touched
+    /// that did not come out new was already known.
+    async fn commit(&self, commit: PollCommit, report: &mut PollReport) -> Result<(), StoreError> {
+        let seen = commit.writes.len() + commit.touches.len();
+        let CommitOutcome { new, updated } = self.store.commit_poll(commit).await?;
+        report.known += seen.saturating_sub(new.len());
+        report.new.extend(new);
+        report.updated.extend(updated);
+        Ok(())
     }
 }
 
@@ -348,7 +330,7 @@ pub enum Fetched {
 }
 
 /// At most three errors, then a count.
-fn summarize_errors(errors: &[String]) -> String {
+pub fn summarize_errors(errors: &[String]) -> String {
     let mut s = errors.iter().take(3).cloned().collect::<Vec<_>>().join("; ");
     if errors.len() > 3 {
         s.push_str(&format!("; and {} more", errors.len() - 3));

@@ -209,6 +209,10 @@ pub struct PollCommit {
     pub error: Option<String>,
     /// Whether the poll consumed an operator's flood acceptance.
     pub consumed_accept: bool,
+    /// A backfill batch (`tidings backfill`): only items, their keys and tags, and article
+    /// validators are written; the source's poll state (last attempt and success, error,
+    /// baseline, flood acceptance) is left as it is.
+    pub backfill: bool,
 }
 
 /// Which items a commit inserted and which it changed.
@@ -239,7 +243,8 @@ pub trait Store: Send + Sync {
     ) -> Result<HashMap<(String, String), String>, StoreError>;
     /// Stored HTTP validators for a URL.
     async fn validators(&self, url: &str) -> Result<Validators, StoreError>;
-    /// Writes one poll atomically and reports what was new and what changed.
+    /// Writes one poll (or one backfill batch) atomically and reports what was new and
+    /// what changed.
     async fn commit_poll(&self, poll: PollCommit) -> Result<CommitOutcome, StoreError>;
     /// Records a poll that failed before anything could be stored.
     async fn record_failure(&self, source: &str, error: &str, now: DateTime<Utc>) -> Result<(), StoreError>;

@@ -6,7 +6,8 @@ use tidings::portal::Variant;
 
 use crate::helpers::{FAST_FETCH, TestDir, portal, sample_portal_env, shipped, source_override};
 
-fn tidings(env: &TestDir, args: &[&str]) -> Output {
+/// Runs the `tidings` binary on `env`'s configuration.
+pub(crate) fn tidings(env: &TestDir, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tidings"))
         .arg("--config")
         .arg(env.config_path())
@@ -16,7 +17,8 @@ fn tidings(env: &TestDir, args: &[&str]) -> Output {
         .expect("run tidings")
 }
 
-fn text(b: &[u8]) -> String {
+/// Bytes as (lossy) UTF-8 text.
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 

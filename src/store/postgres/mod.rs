@@ -379,6 +379,10 @@ impl PgStore {
         if !out.new.is_empty() || !out.updated.is_empty() {
             bump_version(&mut tx).await?;
         }
+        if poll.backfill {
+            tx.commit().await?;
+            return Ok(out);
+        }
         let update = match &poll.error {
             None => sqlx::query(
                 "UPDATE sources SET last_attempt = $1, last_success = $1, consecutive_failures = 0,

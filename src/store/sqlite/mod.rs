@@ -405,6 +405,10 @@ impl Store for SqliteStore {
         if !out.new.is_empty() || !out.updated.is_empty() {
             bump_version(&mut tx).await?;
         }
+        if poll.backfill {
+            tx.commit().await?;
+            return Ok(out);
+        }
         let sql = match poll.error {
             None => {
                 "UPDATE sources SET last_attempt = ?1, last_success = ?1, consecutive_failures = 0,
