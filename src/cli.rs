@@ -42,6 +42,15 @@ pub enum Command {
         /// Source ids; default every enabled source.
         sources: Vec<String>,
     },
+    /// Walk a source's listings further back than a poll (feeds are read once) and store
+    /// the older articles without pushing them to anyone, with progress.
+    Backfill {
+        /// Source id.
+        source: String,
+        /// Listing pages to walk per listing (1 to 1000; more is capped).
+        #[arg(long)]
+        pages: usize,
+    },
     /// Show each source's state, or `accept SOURCE` to release a poll held by the flood guard.
     Sources {
         /// `accept`
@@ -93,6 +102,18 @@ pub enum Command {
     },
     /// List recipients with their topics and delivery counts, and the queue.
     Subscriptions,
+    /// Turn a feed reader's OPML export into `feed` recipes, one per feed (folders become
+    /// tags); existing recipes and feeds already read are never overwritten or duplicated.
+    ImportOpml {
+        /// The OPML file (OPML 1.0 or 2.0, as Feedly, Inoreader, NetNewsWire… export it).
+        file: PathBuf,
+        /// Where to write the recipes (default: the feeds directory of the configuration).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Print the recipes that would be written; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Configuration commands.
     Config {
         /// `check`

@@ -111,6 +111,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        Command::Backfill { source, pages } => {
+            let app = App::open(load(&cli)?).await?;
+            print!("{}", app.backfill(source, *pages).await?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sources { action } => {
             let app = App::open(load(&cli)?).await?;
             if let Some(SourcesAction::Accept { source }) = action {
@@ -180,6 +185,24 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let app = App::open(load(&cli)?).await?;
             print!("{}", app.subscriptions_table().await?);
             Ok(ExitCode::SUCCESS)
+        }
+        Command::ImportOpml { file, dir, dry_run } => {
+            let config = load(&cli)?;
+            let opts = tidings::app::ImportOptions {
+                file,
+                dir: dir.as_deref(),
+                dry_run: *dry_run,
+            };
+            let report = tidings::app::import_opml(&config, &opts)?;
+            print!("{}", report.render());
+            if let Some(next) = report.next_steps(&cli.config) {
+                println!("{next}");
+            }
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Demo {
             listen,

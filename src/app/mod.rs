@@ -1,5 +1,6 @@
 //! Wires configuration, store, fetcher and ingest together for the commands.
 
+mod backfill;
 mod check;
 mod daemon;
 mod deliver;
@@ -8,15 +9,18 @@ mod email;
 mod export;
 pub mod leader;
 mod migrate;
+mod opml_import;
 mod report;
 mod subscriptions;
 
+pub use backfill::{BackfillError, BackfillReport, MAX_BACKFILL_PAGES};
 pub use check::{CheckReport, CheckRow, check_source};
 pub use daemon::{bind, run_daemon};
 pub use demo::{DemoOptions, run_demo};
 pub use email::{CONFIRM_VALIDITY, SubscribeError, SubscribeInput};
 pub use export::render_site;
 pub use migrate::{MigrateReport, TABLES, migrate};
+pub use opml_import::{ImportError, ImportOptions, ImportReport, ImportRow, Outcome, import_opml};
 pub use report::{poll_table, sources_table};
 
 use std::sync::Arc;
@@ -111,12 +115,18 @@ impl App {
         }
         ids.iter()
             .map(|id| {
-                self.config.source(id).cloned().with_context(|| {
-                    let known: Vec<&str> = self.config.sources.iter().map(|s| s.id.as_str()).collect();
-                    format!("no source `{id}`; known sources: {}", known.join(", "))
-                })
+                self.config
+                    .source(id)
+                    .cloned()
+                    .with_context(|| format!("no source `{id}`; known sources: {}", self.source_ids()))
             })
             .collect()
+    }
+
+    /// Every configured source id, comma-separated (for "no such source" messages).
+    fn source_ids(&self) -> String {
+        let ids: Vec<&str> = self.config.sources.iter().map(|s| s.id.as_str()).collect();
+        ids.join(", ")
     }
 
     /// Polls the given sources concurrently (bounded by `[poll] concurrency`) and reports each.

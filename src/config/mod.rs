@@ -34,6 +34,8 @@ use located::Doc;
 pub struct Config {
     /// The config file.
     pub path: PathBuf,
+    /// The recipe directory (`feeds_dir`, default `feeds/` beside the config file).
+    pub feeds_dir: PathBuf,
     /// HTTP server settings.
     pub server: ServerSettings,
     /// Where items live.
@@ -391,6 +393,7 @@ fn parse(
     fetch.host_interval = host_interval?;
     Some(Config {
         path: path.to_owned(),
+        feeds_dir,
         server: ServerSettings {
             listen: listen?,
             public_url: public_url?,
@@ -584,12 +587,24 @@ pub fn load_recipe_file(
     defaults: &RecipeDefaults,
     allow_private: bool,
 ) -> Result<Recipe, ConfigErrors> {
-    let mut errors = Vec::new();
     let text = read_file(path, "").map_err(|e| ConfigErrors(vec![e]))?;
-    let mut doc = Doc::new(path, &text, &mut errors);
+    validate_recipe(path, &text, defaults, allow_private)
+}
+
+/// Validates `text` as the recipe file `path` (whose stem is the source id) without reading
+/// or writing it, with no `[sources.<id>]` override: how `import-opml` checks a recipe
+/// before it writes the file.
+pub fn validate_recipe(
+    path: &Path,
+    text: &str,
+    defaults: &RecipeDefaults,
+    allow_private: bool,
+) -> Result<Recipe, ConfigErrors> {
+    let mut errors = Vec::new();
+    let mut doc = Doc::new(path, text, &mut errors);
     let recipe = recipe::parse_recipe(
         path,
-        &text,
+        text,
         &mut doc,
         defaults,
         allow_private,

@@ -1,6 +1,7 @@
 //! Integration tests: the real app against a sample portal served over loopback.
 
 mod backends;
+mod backfill;
 mod bot;
 mod browser;
 mod charset;
@@ -15,6 +16,7 @@ mod failures;
 mod fake_bot;
 mod guards;
 mod helpers;
+mod import_opml;
 mod pg;
 mod portal_truth;
 mod readers;
