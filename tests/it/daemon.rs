@@ -57,7 +57,7 @@ async fn a_second_run_on_the_same_database_refuses_while_poll_still_works() {
     }
     assert!(polled, "the daemon did not poll within 10 s");
 
-    let second = Command::new(bin)
+    let mut second = Command::new(bin)
         .args([
             "--config",
             cfg.to_str().unwrap(),
@@ -65,11 +65,25 @@ async fn a_second_run_on_the_same_database_refuses_while_poll_still_works() {
             "--listen",
             "127.0.0.1:0",
         ])
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(!second.status.success());
-    let err = String::from_utf8_lossy(&second.stderr);
-    assert!(err.contains("another `tidings run` is already using"), "{err}");
+    if env.storage_url.starts_with("sqlite") {
+        let second = second.wait_with_output().unwrap();
+        assert!(!second.status.success());
+        let err = String::from_utf8_lossy(&second.stderr);
+        assert!(err.contains("another `tidings run` is already using"), "{err}");
+    } else {
+        // PostgreSQL is shared: a second instance joins and serves.
+        let mut line = String::new();
+        BufReader::new(second.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("listening on http://127.0.0.1:"), "{line}");
+        second.kill().unwrap();
+        second.wait().unwrap();
+    }
 
     crate::helpers::tls();
     let feed_url = format!("http://{addr}/feeds/all.atom");

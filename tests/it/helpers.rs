@@ -19,23 +19,107 @@ pub fn strict() -> bool {
     std::env::var("TIDINGS_STRICT").is_ok_and(|v| v == "1")
 }
 
-/// A config directory with `config.toml` and `feeds/`.
+/// Which store the integration tests run on: SQLite (default) or, with
+/// `TIDINGS_TEST_BACKEND=postgres`, a fresh PostgreSQL database per test directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A `t.db` file in the test directory.
+    Sqlite,
+    /// A database of its own on `TIDINGS_TEST_DATABASE_URL`'s server.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend chosen by `TIDINGS_TEST_BACKEND` (`sqlite` or `postgres`).
+    pub fn from_env() -> Backend {
+        match std::env::var("TIDINGS_TEST_BACKEND").as_deref() {
+            Ok("postgres") => Backend::Postgres,
+            Ok("sqlite") | Ok("") | Err(_) => Backend::Sqlite,
+            Ok(other) => panic!("TIDINGS_TEST_BACKEND={other}: use sqlite or postgres"),
+        }
+    }
+
+    /// Whether a test that only makes sense on SQLite (its file, its single-daemon lock)
+    /// should step aside; says so on stderr.
+    pub fn skip_unless_sqlite(what: &str) -> bool {
+        let skip = Backend::from_env() != Backend::Sqlite;
+        if skip {
+            eprintln!("not on this backend: {what} is SQLite-only (the SQLite pass covers it)");
+        }
+        skip
+    }
+}
+
+/// A config directory with `config.toml` and `feeds/`, on the backend [`Backend::from_env`]
+/// picks.
 pub struct TestDir {
     pub dir: tempfile::TempDir,
+    /// The `[storage] url` written into config.toml.
+    pub storage_url: String,
+    /// The PostgreSQL database (dropped with the directory), on that backend.
+    _pg: Option<crate::pg::PgDatabase>,
 }
 
 impl TestDir {
     /// A config whose body is `config` (storage is added) and the given recipes.
     pub fn new(config: &str, recipes: &[(&str, String)]) -> TestDir {
+        TestDir::on(Backend::from_env(), config, recipes)
+    }
+
+    /// Like [`TestDir::new`] on the given backend.
+    pub fn on(backend: Backend, config: &str, recipes: &[(&str, String)]) -> TestDir {
         let dir = tempfile::tempdir().expect("tempdir");
+        let (storage_url, pg) = match backend {
+            Backend::Sqlite => (format!("sqlite://{}", dir.path().join("t.db").display()), None),
+            Backend::Postgres => {
+                let db = fresh_pg_database();
+                (db.url.clone(), Some(db))
+            }
+        };
+        TestDir::with_storage(dir, config, recipes, storage_url, pg)
+    }
+
+    /// Like [`TestDir::new`] on the given storage URL.
+    pub fn with_storage_url(config: &str, recipes: &[(&str, String)], storage_url: &str) -> TestDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        TestDir::with_storage(dir, config, recipes, storage_url.to_owned(), None)
+    }
+
+    fn with_storage(
+        dir: tempfile::TempDir,
+        config: &str,
+        recipes: &[(&str, String)],
+        storage_url: String,
+        pg: Option<crate::pg::PgDatabase>,
+    ) -> TestDir {
         std::fs::create_dir(dir.path().join("feeds")).expect("feeds dir");
         for (id, text) in recipes {
             std::fs::write(dir.path().join("feeds").join(format!("{id}.toml")), text).expect("recipe");
         }
-        let db = dir.path().join("t.db");
-        let full = format!("{config}\n[storage]\nurl = \"sqlite://{}\"\n", db.display());
+        let full = format!("{config}\n[storage]\nurl = \"{storage_url}\"\n");
         std::fs::write(dir.path().join("config.toml"), full).expect("config");
-        TestDir { dir }
+        TestDir {
+            dir,
+            storage_url,
+            _pg: pg,
+        }
+    }
+
+    /// Runs one SQL statement on the test's database, whichever the backend (tests use it to
+    /// break or age rows behind the app's back).
+    pub async fn execute_sql(&self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        if self.storage_url.starts_with("postgres") {
+            let pool = sqlx::PgPool::connect(&self.storage_url).await.expect("connect");
+            sqlx::query(sql).execute(&pool).await.expect("sql");
+            pool.close().await;
+        } else {
+            let pool = sqlx::SqlitePool::connect(&self.storage_url)
+                .await
+                .expect("connect");
+            sqlx::query(sql).execute(&pool).await.expect("sql");
+            pool.close().await;
+        }
     }
 
     /// Path of config.toml.
@@ -71,6 +155,21 @@ pub fn shipped(id: &str) -> String {
     std::fs::read_to_string(repo().join("feeds").join(format!("{id}.toml"))).expect("shipped recipe")
 }
 
+/// A fresh PostgreSQL database; created on a thread with a runtime of its own, because
+/// test directories are made from both sync and async code.
+fn fresh_pg_database() -> crate::pg::PgDatabase {
+    std::thread::spawn(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(crate::pg::PgDatabase::create())
+    })
+    .join()
+    .expect("creating the test database")
+    .expect("TIDINGS_TEST_BACKEND=postgres needs TIDINGS_TEST_DATABASE_URL (scripts/test sets it)")
+}
+
 /// Fast fetch settings for tests.
 pub const FAST_FETCH: &str = "[fetch]\nhost_interval = \"0s\"\ntimeout = \"3s\"\n";
 
@@ -81,7 +180,13 @@ pub fn source_override(source: &str, origin: &str) -> String {
 
 /// A config directory with the shipped `sample-portal` recipe pointed at `server`.
 pub fn sample_portal_env(server: &PortalServer) -> TestDir {
-    TestDir::new(
+    sample_portal_env_on(Backend::from_env(), server)
+}
+
+/// Like [`sample_portal_env`] on the given backend.
+pub fn sample_portal_env_on(backend: Backend, server: &PortalServer) -> TestDir {
+    TestDir::on(
+        backend,
         &format!(
             "{FAST_FETCH}{}",
             source_override("sample-portal", &server.base_url())

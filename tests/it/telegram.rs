@@ -307,13 +307,8 @@ async fn a_digest_chat_gets_one_message_of_linked_titles_when_due_and_nothing_in
     );
 
     // Pretend the chat subscribed long ago: the missed digest goes out once.
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", env.dir.path().join("t.db").display()))
-        .await
-        .unwrap();
-    sqlx::query("UPDATE recipients SET created_at = '2020-01-01T00:00:00.000000Z' WHERE address = '555'")
-        .execute(&pool)
-        .await
-        .unwrap();
+    env.execute_sql("UPDATE recipients SET created_at = '2020-01-01T00:00:00.000000Z' WHERE address = '555'")
+        .await;
     assert_eq!(outbox.send_digests().await.unwrap(), 1);
     let digest: Vec<_> = bot.sent().into_iter().filter(|m| m.chat_id == 555).collect();
     assert_eq!(digest.len(), 1, "one message for a short digest");

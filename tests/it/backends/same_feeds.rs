@@ -7,26 +7,18 @@ use chrono::Utc;
 use tidings::app::App;
 use tidings::portal::Variant;
 
-use crate::helpers::{FAST_FETCH, TestDir, portal, sample_portal_env, shipped, source_override, tls};
+use crate::helpers::{Backend, FAST_FETCH, TestDir, portal, shipped, source_override, tls};
 use crate::pg::PgDatabase;
 
 const SOURCE: &str = "sample-portal";
 
 /// Like [`sample_portal_env`], with `[storage] url` set to `url`.
 fn env_with_storage(base_url: &str, storage: &str) -> TestDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(dir.path().join("feeds")).expect("feeds dir");
-    std::fs::write(
-        dir.path().join("feeds").join(format!("{SOURCE}.toml")),
-        shipped(SOURCE),
+    TestDir::with_storage_url(
+        &format!("{FAST_FETCH}{}", source_override(SOURCE, base_url)),
+        &[(SOURCE, shipped(SOURCE))],
+        storage,
     )
-    .expect("recipe");
-    let config = format!(
-        "{FAST_FETCH}{}\n[storage]\nurl = \"{storage}\"\n",
-        source_override(SOURCE, base_url)
-    );
-    std::fs::write(dir.path().join("config.toml"), config).expect("config");
-    TestDir { dir }
 }
 
 /// Serves `app`'s router on 127.0.0.1:0; its base URL.
@@ -61,7 +53,11 @@ async fn postgres_serves_the_same_feeds_as_sqlite() {
     };
     tls();
     let server = portal(4, 0, Variant::Standard).await;
-    let lite_env = sample_portal_env(&server);
+    let lite_env = TestDir::on(
+        Backend::Sqlite,
+        &format!("{FAST_FETCH}{}", source_override(SOURCE, &server.base_url())),
+        &[(SOURCE, shipped(SOURCE))],
+    );
     let pg_env = env_with_storage(&server.base_url(), &db.url);
     let lite = lite_env.app().await;
     let pg = pg_env.app().await;

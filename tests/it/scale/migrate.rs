@@ -6,7 +6,7 @@ use tidings::portal::Variant;
 use tidings::store::{RecipientSpec, Topic};
 
 use super::{fetch, serve};
-use crate::helpers::{poll, portal, sample_portal_env, tls};
+use crate::helpers::{Backend, poll, portal, sample_portal_env_on, tls};
 use crate::pg::PgDatabase;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,7 +16,7 @@ async fn a_migrated_database_serves_byte_equal_feeds_from_postgres() {
     };
     tls();
     let server = portal(3, 0, Variant::Standard).await;
-    let env = sample_portal_env(&server);
+    let env = sample_portal_env_on(Backend::Sqlite, &server);
     let app = env.app().await;
     poll(&app, "sample-portal").await;
     // Subscribers, a queue, digest membership and a pending confirmation.
