@@ -35,7 +35,7 @@ pub(super) struct RawTelegram {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawChannel {
-    /// Chat id (`-100…` for channels and supergroups) or `@channelusername`.
+    /// Numeric chat id (`-100…` for channels and supergroups).
     pub(super) chat_id: Spanned<toml::Value>,
     /// Forum topic (`message_thread_id`).
     pub(super) thread: Option<i64>,

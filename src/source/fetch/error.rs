@@ -34,7 +34,7 @@ pub enum FetchError {
     /// The site's robots.txt disallows this URL for our user agent.
     #[error(
         "{url} is disallowed by the site's robots.txt for the Tidings user agent; \
-         set respect_robots = false for this source only if the site allows it"
+         set `robots = false` in the recipe only if the site allows it"
     )]
     Robots {
         /// The URL, without query string.
@@ -51,7 +51,7 @@ pub enum FetchError {
     /// The (decompressed) body exceeded the configured limit; reading stopped there.
     #[error(
         "the response from {url} is larger than the limit of {limit} bytes; \
-         raise max_body_bytes if pages this large are expected"
+         raise `[fetch] max_body_kib` in config.toml if pages this large are expected"
     )]
     TooLarge {
         /// The URL, without query string.
