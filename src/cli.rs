@@ -12,9 +12,23 @@ pub struct Cli {
     /// Configuration file.
     #[arg(long, global = true, env = "TIDINGS_CONFIG", default_value = "config.toml")]
     pub config: PathBuf,
+    /// Log lines on stderr: `human` (text) or `json` (one object per line, for collectors).
+    #[arg(long, global = true, env = "TIDINGS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Text for people: `TIMESTAMP LEVEL target: message key=value`.
+    #[default]
+    Human,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `fields` (with `message`)
+    /// and the enclosing `span`/`spans`.
+    Json,
 }
 
 /// The subcommands.

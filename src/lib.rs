@@ -10,7 +10,9 @@
 //!   backfill walks the listings deeper the same way and pushes nothing.
 //! - [`schedule`] decides when each source is due (cron or interval, with jitter).
 //! - [`serve`] is the HTTP server: feeds (cached per store version, ETag/304, gzip/br),
-//!   the OPML export, the index and status pages.
+//!   the OPML export, the index and status pages, and `/metrics`.
+//! - [`telemetry`] counts what this process does (polls, new items, deliveries, HTTP
+//!   requests) into one Prometheus recorder, rendered by `/metrics`.
 //! - [`portal`] generates a deterministic sample news portal (tests, benchmarks, demo).
 
 pub mod app;
@@ -25,3 +27,4 @@ pub mod schedule;
 pub mod serve;
 pub mod source;
 pub mod store;
+pub mod telemetry;

@@ -45,6 +45,24 @@ pub async fn run_daemon(app: App, listener: TcpListener, shutdown: CancellationT
         }
     });
     println!("listening on http://{local}/");
+    // `[server] metrics_listen`: /metrics on a private address of its own.
+    if let Some(addr) = app.config.server.metrics_listen {
+        let metrics = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} ([server] metrics_listen)"))?;
+        let metrics_addr = metrics.local_addr()?;
+        let router = crate::serve::metrics_router(app.clone());
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            let served = axum::serve(metrics, router)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!("metrics server stopped: {e}");
+            }
+        });
+        println!("metrics on http://{metrics_addr}/metrics");
+    }
 
     let worker = app.worker_name();
     let slots = Arc::new(Semaphore::new(app.config.poll.concurrency));

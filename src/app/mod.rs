@@ -143,15 +143,33 @@ impl App {
     }
 
     /// Polls one source with the poll timeout; a timeout or store error is recorded as a failure.
+    /// Every poll is counted in the process metrics (`tidings poll` and the daemon alike).
     pub async fn poll_one(&self, recipe: &Recipe) -> Result<PollReport, String> {
+        use crate::telemetry::{PollOutcome, poll_finished};
         let now = Utc::now();
         let limit = self.config.poll.timeout;
         let outcome = tokio::time::timeout(limit, self.ingest.poll(recipe, now)).await;
         let err = match outcome {
-            Ok(Ok(report)) => return Ok(report),
+            Ok(Ok(report)) => {
+                // A poll with errors is recorded as failed by the store too.
+                let outcome = if report.errors.is_empty() {
+                    PollOutcome::Ok
+                } else {
+                    PollOutcome::Failed
+                };
+                poll_finished(
+                    &recipe.id,
+                    outcome,
+                    report.new.len(),
+                    report.updated.len(),
+                    report.failed,
+                );
+                return Ok(report);
+            }
             Ok(Err(e)) => format!("storing the poll failed: {e}"),
             Err(_) => format!("poll took longer than {}s and was abandoned", limit.as_secs()),
         };
+        poll_finished(&recipe.id, PollOutcome::Failed, 0, 0, 0);
         if let Err(e) = self.store.record_failure(&recipe.id, &err, now).await {
             tracing::error!(source = %recipe.id, "cannot record failure: {e}");
         }

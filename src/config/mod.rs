@@ -103,6 +103,9 @@ pub struct ChannelConfig {
 pub struct ServerSettings {
     /// Listen address.
     pub listen: SocketAddr,
+    /// A separate (private) address serving `/metrics`; when set, the public listener does
+    /// not serve it.
+    pub metrics_listen: Option<SocketAddr>,
     /// Base of every absolute link the service writes.
     pub public_url: Option<Url>,
     /// Reverse proxies whose `X-Forwarded-For` is believed (`trusted_proxies`, addresses or
@@ -160,6 +163,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawServer {
     listen: Option<Spanned<String>>,
+    metrics_listen: Option<Spanned<String>>,
     public_url: Option<Spanned<String>>,
     #[serde(default)]
     trusted_proxies: Vec<Spanned<String>>,
@@ -270,6 +274,27 @@ fn parse(
                 .map_err(|e| format!("`{s}` is not an address like 127.0.0.1:8080: {e}"))
         },
     );
+    // Optional: absent means /metrics is served on `listen` with everything else.
+    let metrics_listen = match &raw.server.metrics_listen {
+        None => Some(None),
+        Some(_) => spanned_parse(
+            &mut doc,
+            &raw.server.metrics_listen,
+            "server.metrics_listen",
+            "",
+            |s| {
+                let addr = s
+                    .parse::<SocketAddr>()
+                    .map_err(|e| format!("`{s}` is not an address like 127.0.0.1:9090: {e}"))?;
+                if listen.is_some_and(|l| l == addr && addr.port() != 0) {
+                    return Err(format!(
+                        "`{s}` is also [server] listen: give the metrics listener a port of its own"
+                    ));
+                }
+                Ok(Some(addr))
+            },
+        ),
+    };
     let public_url = match &raw.server.public_url {
         None => Some(None),
         Some(u) => match Url::parse(u.get_ref()) {
@@ -396,6 +421,7 @@ fn parse(
         feeds_dir,
         server: ServerSettings {
             listen: listen?,
+            metrics_listen: metrics_listen?,
             public_url: public_url?,
             trusted_proxies: trusted_proxies?,
         },

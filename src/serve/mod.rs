@@ -9,13 +9,16 @@
 //!   gzip/br variants compressed once and kept (compressed variants carry weak ETags).
 //! - `query`: feed query strings and their canonical form ([`Filter`]).
 //! - `opml`, `pages` (+ `templates/`), `status`: `/feeds.opml`, `/`, `/status`, `/status.json`.
-//! - `metrics`: `/metrics` in the Prometheus text format, read from the store.
+//! - `metrics`: `/metrics` in the Prometheus text format: this process's counters
+//!   ([`crate::telemetry`]) and gauges read from the store. Served by [`router`], or only
+//!   by [`metrics_router`] when `[server] metrics_listen` names a private address.
 //! - `subscribe`: the email subscription pages (`/subscribe`, `/confirm`, `/manage`,
 //!   `/unsubscribe`) and their per-client rate limit.
 //!
 //! Feeds, `/` and `/feeds.opml` are compressed by [`Rendered`] itself; the other responses
 //! (status pages) go through tower-http's `CompressionLayer`, which leaves responses that
-//! already carry a `Content-Encoding` alone.
+//! already carry a `Content-Encoding` alone. Every request is counted and timed by
+//! [`crate::telemetry::track_http`] under its route template.
 
 mod cache;
 mod catalog;
@@ -160,17 +163,34 @@ pub fn router_with(state: ServeState) -> Router {
             get(subscribe::unsubscribe_page).post(subscribe::unsubscribe),
         )
         .layer(DefaultBodyLimit::max(FORM_LIMIT));
-    Router::new()
+    let mut routes = Router::new()
         .route("/", get(pages::index))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/metrics", get(metrics::handler))
         .route("/feeds.opml", get(opml::handler))
         .route("/feeds/{file}", get(feeds::top))
-        .route("/feeds/{section}/{file}", get(feeds::nested))
+        .route("/feeds/{section}/{file}", get(feeds::nested));
+    // With a private metrics address, the public one answers /metrics with 404.
+    if state.app.config.server.metrics_listen.is_none() {
+        routes = routes.route("/metrics", get(metrics::handler));
+    }
+    routes
         .merge(status_pages)
         .merge(subscription_pages)
         .fallback(not_found)
+        // A `layer`, not a `route_layer`: the route template (`MatchedPath`) is set before
+        // any layer of the route runs, and this way the fallback is counted too, so requests
+        // no route matches (a scanner's guesses) show up as `unmatched`.
+        .layer(axum::middleware::from_fn(crate::telemetry::track_http))
         .with_state(state)
+}
+
+/// `/metrics` alone, for the private address of `[server] metrics_listen`.
+pub fn metrics_router(app: App) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::handler))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(crate::telemetry::track_http))
+        .with_state(ServeState::new(app))
 }
 
 /// An error with every cause, `outer: inner: …`.

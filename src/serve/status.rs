@@ -1,6 +1,7 @@
 //! The status page (`/status`) and its JSON twin (`/status.json`): each configured
-//! source's health (last success, failures, degraded or held inputs, next poll) and the
-//! recent operator alerts. Rendered per request: it shows poll state, not just items.
+//! source's health (last success, last error, failures, degraded or held inputs, next
+//! poll), each delivery channel's queue, and the recent operator alerts. Rendered per
+//! request: it shows poll state, not just items.
 
 use axum::extract::State;
 use axum::http::header;
@@ -12,7 +13,7 @@ use super::feeds::absolute;
 use super::pages::{SITE_TITLE, render_page};
 use super::{ServeError, ServeState};
 use crate::app::App;
-use crate::store::{Alert, InputState};
+use crate::store::{Alert, InputState, OutboxStats};
 
 /// Alerts shown on the status page.
 const RECENT_ALERTS: usize = 50;
@@ -53,12 +54,28 @@ pub struct SourceStatus {
     pub consecutive_failures: i64,
     /// The last poll's error.
     pub last_error: Option<String>,
+    /// When that poll was (the last attempt, when it had an error).
+    pub last_error_at: Option<DateTime<Utc>>,
     /// When the next poll is due.
     pub next_poll: Option<DateTime<Utc>>,
     /// The command that releases a held poll, when one is held.
     pub accept_hint: Option<String>,
     /// Every input.
     pub inputs: Vec<InputStatus>,
+}
+
+/// One delivery channel's queue on the status page.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelStatus {
+    /// `telegram` or `email`.
+    pub channel: String,
+    /// Its display name.
+    pub name: String,
+    /// Whether this instance sends on it (its secrets are set).
+    pub enabled: bool,
+    /// Its deliveries: queued, oldest queued age, sent, failed…
+    #[serde(flatten)]
+    pub stats: OutboxStats,
 }
 
 /// What `/status` and `/status.json` show.
@@ -68,8 +85,10 @@ pub struct StatusReport {
     pub sources: Vec<SourceStatus>,
     /// Recent alerts, newest first.
     pub alerts: Vec<Alert>,
-    /// The delivery queue.
-    pub queue: crate::store::OutboxStats,
+    /// Each delivery channel's queue (Telegram, email, then any other).
+    pub channels: Vec<ChannelStatus>,
+    /// Every channel's deliveries together.
+    pub queue: OutboxStats,
 }
 
 /// Collects the status of every configured source and the recent alerts.
@@ -110,6 +129,7 @@ pub async fn status_report(app: &App) -> Result<StatusReport, ServeError> {
             last_attempt: state.and_then(|s| s.last_attempt),
             consecutive_failures: state.map_or(0, |s| s.consecutive_failures),
             last_error: state.and_then(|s| s.last_error.clone()),
+            last_error_at: state.and_then(|s| s.last_error.as_ref().and(s.last_attempt)),
             next_poll: state.and_then(|s| s.next_poll),
             accept_hint: held.then(|| format!("tidings sources accept {}", recipe.id)),
             inputs,
@@ -117,12 +137,37 @@ pub async fn status_report(app: &App) -> Result<StatusReport, ServeError> {
     }
     let mut alerts = app.store.alerts().await?;
     alerts.truncate(RECENT_ALERTS);
-    let queue = app.store.outbox_stats(chrono::Utc::now()).await?;
+    let now = Utc::now();
+    let channels = super::metrics::channel_stats(app, now)
+        .await?
+        .into_iter()
+        .map(|c| ChannelStatus {
+            name: channel_name(&c.channel).to_owned(),
+            enabled: match c.channel.as_str() {
+                "telegram" => app.config.secrets.telegram_token.is_some(),
+                "email" => app.mail.is_some(),
+                _ => false,
+            },
+            channel: c.channel,
+            stats: c.stats,
+        })
+        .collect();
+    let queue = app.store.outbox_stats(now).await?;
     Ok(StatusReport {
         sources,
         alerts,
+        channels,
         queue,
     })
+}
+
+/// A channel's display name.
+fn channel_name(channel: &str) -> &str {
+    match channel {
+        "telegram" => "Telegram",
+        "email" => "邮件",
+        other => other,
+    }
 }
 
 #[derive(Serialize)]
@@ -182,7 +227,8 @@ mod tests {
                 last_attempt: None,
                 consecutive_failures: 0,
                 last_error: Some("<script>alert(1)</script>".into()),
-                next_poll: None,
+                last_error_at: Some("2024-03-01T10:00:00Z".parse().unwrap()),
+                next_poll: Some("2024-03-01T10:15:00Z".parse().unwrap()),
                 accept_hint: Some("tidings sources accept x".into()),
                 inputs: vec![InputStatus {
                     input: "/list".into(),
@@ -193,7 +239,26 @@ mod tests {
                 }],
             }],
             alerts: Vec::new(),
-            queue: crate::store::OutboxStats::default(),
+            channels: vec![
+                ChannelStatus {
+                    channel: "telegram".into(),
+                    name: "Telegram".into(),
+                    enabled: true,
+                    stats: OutboxStats {
+                        queued: 7,
+                        oldest_queued_secs: Some(95),
+                        sent: 12,
+                        ..OutboxStats::default()
+                    },
+                },
+                ChannelStatus {
+                    channel: "email".into(),
+                    name: "邮件".into(),
+                    enabled: false,
+                    stats: OutboxStats::default(),
+                },
+            ],
+            queue: OutboxStats::default(),
         };
         let page = StatusPage {
             site_title: SITE_TITLE,
@@ -207,5 +272,12 @@ mod tests {
         assert!(html.contains("已暂扣"));
         assert!(html.contains("tidings sources accept x"));
         assert!(html.contains("<html lang=\"zh-CN\">"));
+        // Last error with its time, next poll (Beijing time).
+        assert!(html.contains("2024-03-01 18:00"), "{html}");
+        assert!(html.contains("2024-03-01 18:15"), "{html}");
+        // One row per channel: queued, oldest queued, sent; a channel that is off says so.
+        assert!(html.contains("<td>Telegram</td>"), "{html}");
+        assert!(html.contains("95 秒前"), "{html}");
+        assert!(html.contains("邮件（未启用）"), "{html}");
     }
 }

@@ -9,8 +9,8 @@ mod postgres;
 mod sqlite;
 
 pub use outbox::{
-    Claimed, ConfirmOutcome, DeliveryOutcome, Filters, MAX_BOUNCES, NewConfirmation, OutboxStats, Recipient,
-    RecipientPrefs, RecipientSpec, SubscriptionRequest, Topic,
+    ChannelStats, Claimed, ConfirmOutcome, DeliveryOutcome, Filters, MAX_BOUNCES, NewConfirmation,
+    OutboxStats, Recipient, RecipientPrefs, RecipientSpec, SubscriptionRequest, Topic,
 };
 
 pub use postgres::PgStore;
@@ -345,6 +345,9 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Queue depth and totals by state.
     async fn outbox_stats(&self, now: DateTime<Utc>) -> Result<OutboxStats, StoreError>;
+    /// [`Store::outbox_stats`] per channel (recipient kind), by channel name; only channels
+    /// with deliveries are listed.
+    async fn outbox_channel_stats(&self, now: DateTime<Utc>) -> Result<Vec<ChannelStats>, StoreError>;
     /// The items waiting for a recipient's next digest, newest first.
     async fn digest_items(&self, recipient_id: i64) -> Result<Vec<Item>, StoreError>;
     /// Records a digest sent (or found empty): its items leave the queue, and a sent digest

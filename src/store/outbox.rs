@@ -239,3 +239,13 @@ pub struct OutboxStats {
     /// Age in seconds of the oldest queued delivery.
     pub oldest_queued_secs: Option<i64>,
 }
+
+/// One channel's outbox totals: the deliveries to recipients of one kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ChannelStats {
+    /// The recipients' kind: `telegram` or `email`.
+    pub channel: String,
+    /// Its totals.
+    #[serde(flatten)]
+    pub stats: OutboxStats,
+}

@@ -17,6 +17,7 @@ mod fake_bot;
 mod guards;
 mod helpers;
 mod import_opml;
+mod metrics;
 mod pg;
 mod portal_truth;
 mod readers;

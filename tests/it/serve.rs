@@ -602,11 +602,32 @@ async fn opml_index_and_status_pages_list_every_feed_and_source() {
     assert!(html.contains(&attr("/feeds.opml")) && html.contains(&attr("/status")));
     assert!(!html.contains("<新>"), "tags are escaped");
 
+    // The daemon records each source's next poll; 2026-11-20 01:30 UTC is 09:30 in Beijing.
+    let next = chrono::DateTime::parse_from_rfc3339("2026-11-20T01:30:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    site.app.store.set_next_poll(SOURCE, next).await.unwrap();
     let (status, h, page) = get(&client, &format!("{base}/status"), &[]).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(header(&h, "content-type"), "text/html; charset=utf-8");
     let page = String::from_utf8(page).unwrap();
     assert!(page.contains(SOURCE) && page.contains("正常"), "{page}");
+    for column in [
+        "最近成功",
+        "最近错误",
+        "下次抓取",
+        "渠道",
+        "待发送",
+        "最早排队",
+        "已发送",
+        "失败",
+    ] {
+        assert!(page.contains(&format!("<th>{column}</th>")), "{column}: {page}");
+    }
+    assert!(page.contains("<td>2026-11-20 09:30</td>"), "next poll: {page}");
+    // One queue row per channel; without their secrets both are off.
+    assert!(page.contains("<td>Telegram（未启用）</td>"), "{page}");
+    assert!(page.contains("<td>邮件（未启用）</td>"), "{page}");
     let (status, _, json) = get(&client, &format!("{base}/status.json"), &[]).await;
     assert_eq!(status, StatusCode::OK);
     let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
@@ -615,7 +636,46 @@ async fn opml_index_and_status_pages_list_every_feed_and_source() {
     assert_eq!(src["state"], "ok");
     assert!(src["items"].as_i64().unwrap() > 0);
     assert!(src["last_success"].is_string());
+    assert!(src["last_error"].is_null() && src["last_error_at"].is_null());
+    let next_poll: chrono::DateTime<chrono::Utc> = src["next_poll"].as_str().unwrap().parse().unwrap();
+    assert_eq!(next_poll, next);
     assert!(json["alerts"].is_array());
+    let channels: Vec<(&str, bool, i64)> = json["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert!(c["oldest_queued_secs"].is_null() && c["sent"] == 0 && c["failed"] == 0);
+            (
+                c["channel"].as_str().unwrap(),
+                c["enabled"].as_bool().unwrap(),
+                c["queued"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(channels, [("telegram", false, 0), ("email", false, 0)]);
+
+    // A failed poll: its error and when it happened (Beijing time), beside the last success.
+    let failed_at = next - chrono::Duration::minutes(20);
+    site.app
+        .store
+        .record_failure(SOURCE, "connection refused <by peer>", failed_at)
+        .await
+        .unwrap();
+    let (_, _, page) = get(&client, &format!("{base}/status"), &[]).await;
+    let page = String::from_utf8(page).unwrap();
+    assert!(page.contains("抓取失败"), "{page}");
+    assert!(
+        page.contains("2026-11-20 09:10<div class=\"err\">connection refused &lt;by peer&gt;</div>"),
+        "{page}"
+    );
+    let (_, _, json) = get(&client, &format!("{base}/status.json"), &[]).await;
+    let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let src = &json["sources"][0];
+    assert_eq!(src["last_error"], "connection refused <by peer>");
+    let at: chrono::DateTime<chrono::Utc> = src["last_error_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(at, failed_at);
+    assert!(src["last_success"].is_string(), "the last success stays shown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -222,7 +222,9 @@ async fn status_and_metrics_show_the_delivery_queue() {
         .await
         .unwrap();
     assert!(
-        metrics.contains(&format!("tidings_deliveries{{state=\"queued\"}} {queued}")),
+        metrics.contains(&format!(
+            "tidings_deliveries{{channel=\"telegram\",state=\"queued\"}} {queued}"
+        )),
         "{metrics}"
     );
     assert!(
@@ -238,11 +240,13 @@ async fn status_and_metrics_show_the_delivery_queue() {
         .await
         .unwrap();
     assert!(
-        metrics.contains(&format!("tidings_deliveries{{state=\"sent\"}} {queued}")),
+        metrics.contains(&format!(
+            "tidings_deliveries{{channel=\"telegram\",state=\"sent\"}} {queued}"
+        )),
         "{metrics}"
     );
     assert!(
-        metrics.contains("tidings_deliveries{state=\"queued\"} 0"),
+        metrics.contains("tidings_deliveries{channel=\"telegram\",state=\"queued\"} 0"),
         "{metrics}"
     );
     let status = reqwest::get(format!("{base}/status.json"))
@@ -253,6 +257,9 @@ async fn status_and_metrics_show_the_delivery_queue() {
         .unwrap();
     let status: serde_json::Value = serde_json::from_slice(&status).unwrap();
     assert_eq!(status["queue"]["sent"], queued);
+    assert_eq!(status["channels"][0]["channel"], "telegram");
+    assert_eq!(status["channels"][0]["sent"], queued);
+    assert_eq!(status["channels"][0]["queued"], 0);
 
     // Sent deliveries are pruned after their retention; nothing queued is touched.
     let now = chrono::Utc::now();

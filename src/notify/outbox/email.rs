@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use super::{DeliverReport, Outbox, retry_later};
 use crate::notify::email::{MailContext, Mailer, SendFailure, digest_mail, item_mail};
 use crate::store::{Claimed, DeliveryOutcome, Recipient, StoreError};
+use crate::telemetry::{self, DeliveryResult};
 
 /// Deliveries claimed per round, per connection: enough to keep every connection busy,
 /// few enough that instances sharing a database split the queue evenly.
@@ -135,21 +136,25 @@ impl Outbox {
             Ok(m) => m,
             Err(e) => {
                 tracing::error!(recipient = r.id, "cannot build the digest mail: {e}");
+                telemetry::digest_finished("email", DeliveryResult::Failed);
                 return Ok(false);
             }
         };
         match mail.mailer.send(&message).await {
             Ok(()) => {
                 self.store.finish_digest(r.id, &ids, now).await?;
+                telemetry::digest_finished("email", DeliveryResult::Sent);
                 Ok(true)
             }
             Err(SendFailure::Temporary(e)) => {
                 tracing::warn!(recipient = r.id, "digest mail not sent, will retry: {e}");
+                telemetry::digest_finished("email", DeliveryResult::Retry);
                 Ok(false)
             }
             Err(SendFailure::Permanent(e)) => {
                 let suspended = self.store.record_bounce(r.id, &e, Utc::now()).await?;
                 tracing::warn!(recipient = r.id, suspended, "digest mail refused: {e}");
+                telemetry::digest_finished("email", DeliveryResult::Bounced);
                 Ok(false)
             }
         }

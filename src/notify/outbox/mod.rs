@@ -33,6 +33,7 @@ use super::clock::Clock;
 use super::flood::FloodControl;
 use super::telegram::{SendError, TelegramSender, item_message};
 use crate::store::{Claimed, DeliveryOutcome, Recipient, Store, StoreError};
+use crate::telemetry::{self, DeliveryResult};
 
 /// How long a claim is held before another worker may take the delivery over (the default
 /// of `[telegram] lease`).
@@ -196,6 +197,7 @@ impl Outbox {
                     self.store
                         .finish_delivery(held.claimed.id, &self.worker, &rest, Utc::now())
                         .await?;
+                    count(&held.claimed, &rest);
                 }
             }
         }
@@ -290,7 +292,9 @@ impl Outbox {
         }
         self.store
             .finish_delivery(c.id, &self.worker, outcome, Utc::now())
-            .await
+            .await?;
+        count(c, outcome);
+        Ok(())
     }
 
     /// Runs `duties` until `shutdown`: delivers what is due, then waits a moment.
@@ -389,7 +393,10 @@ impl Outbox {
                 self.store.finish_digest(r.id, &ids, now).await?;
                 if !ids.is_empty() {
                     sent += 1;
+                    telemetry::digest_finished("telegram", DeliveryResult::Sent);
                 }
+            } else {
+                telemetry::digest_finished("telegram", DeliveryResult::Retry);
             }
         }
         Ok(sent)
@@ -445,6 +452,20 @@ impl Outbox {
             Err(e) => DeliveryOutcome::Failed { error: e.to_string() },
         }
     }
+}
+
+/// Counts a recorded outcome in the process metrics under its channel. A postponement is
+/// not counted: it was no attempt.
+fn count(c: &Claimed, outcome: &DeliveryOutcome) {
+    let result = match outcome {
+        DeliveryOutcome::Sent => DeliveryResult::Sent,
+        DeliveryOutcome::Retry { .. } | DeliveryOutcome::Migrate { .. } => DeliveryResult::Retry,
+        DeliveryOutcome::Failed { .. } => DeliveryResult::Failed,
+        DeliveryOutcome::Bounced { .. } => DeliveryResult::Bounced,
+        DeliveryOutcome::Deactivate { .. } | DeliveryOutcome::Filtered => DeliveryResult::Cancelled,
+        DeliveryOutcome::Postpone { .. } => return,
+    };
+    telemetry::delivery_finished(&c.recipient.kind, result);
 }
 
 /// A claimed delivery and the moment after which sending it could outlive its lease.

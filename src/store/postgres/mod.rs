@@ -30,9 +30,9 @@ use sqlx::{Connection, PgPool, Row};
 
 use super::sqlite::pub_day;
 use super::{
-    Alert, Claimed, CommitOutcome, ConfirmOutcome, DaemonLock, DeliveryOutcome, Facet, FeedQuery, InputState,
-    Known, NewConfirmation, OutboxStats, PollCommit, Recipient, RecipientPrefs, RecipientSpec, SourceState,
-    Store, StoreError,
+    Alert, ChannelStats, Claimed, CommitOutcome, ConfirmOutcome, DaemonLock, DeliveryOutcome, Facet,
+    FeedQuery, InputState, Known, NewConfirmation, OutboxStats, PollCommit, Recipient, RecipientPrefs,
+    RecipientSpec, SourceState, Store, StoreError,
 };
 use crate::domain::{Article, Item, RegionRef};
 use crate::source::fetch::Validators;
@@ -772,6 +772,10 @@ impl Store for PgStore {
 
     async fn outbox_stats(&self, now: DateTime<Utc>) -> Result<OutboxStats, StoreError> {
         self.outbox_stats_impl(now).await
+    }
+
+    async fn outbox_channel_stats(&self, now: DateTime<Utc>) -> Result<Vec<ChannelStats>, StoreError> {
+        self.outbox_channel_stats_impl(now).await
     }
 
     async fn digest_items(&self, recipient_id: i64) -> Result<Vec<Item>, StoreError> {

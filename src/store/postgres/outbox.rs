@@ -11,8 +11,8 @@ use sqlx::{PgPool, Row};
 use super::email::raise_delivery_alert;
 use super::{PgStore, limit, nul_free, ts};
 use crate::store::{
-    Claimed, DeliveryOutcome, MAX_BOUNCES, OutboxStats, Recipient, RecipientPrefs, RecipientSpec, StoreError,
-    Topic,
+    ChannelStats, Claimed, DeliveryOutcome, MAX_BOUNCES, OutboxStats, Recipient, RecipientPrefs,
+    RecipientSpec, StoreError, Topic,
 };
 
 /// Active recipients (`r`) with a topic matching item `$1` in region `$3`: a topic's empty
@@ -551,6 +551,41 @@ impl PgStore {
             retried: r.try_get("retried")?,
             oldest_queued_secs: oldest.map(|o| (now - o).num_seconds().max(0)),
         })
+    }
+
+    pub(super) async fn outbox_channel_stats_impl(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ChannelStats>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.kind AS channel,
+               COUNT(*) FILTER (WHERE d.state = 'queued') AS queued,
+               COUNT(*) FILTER (WHERE d.state = 'sent') AS sent,
+               COUNT(*) FILTER (WHERE d.state = 'failed') AS failed,
+               COUNT(*) FILTER (WHERE d.state = 'cancelled') AS cancelled,
+               COUNT(*) FILTER (WHERE d.attempts > 1) AS retried,
+               MIN(d.created_at) FILTER (WHERE d.state = 'queued') AS oldest
+             FROM deliveries d JOIN recipients r ON r.id = d.recipient_id
+             GROUP BY r.kind ORDER BY r.kind",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let oldest: Option<DateTime<Utc>> = r.try_get("oldest")?;
+                Ok(ChannelStats {
+                    channel: r.try_get("channel")?,
+                    stats: OutboxStats {
+                        queued: r.try_get("queued")?,
+                        sent: r.try_get("sent")?,
+                        failed: r.try_get("failed")?,
+                        cancelled: r.try_get("cancelled")?,
+                        retried: r.try_get("retried")?,
+                        oldest_queued_secs: oldest.map(|o| (now - o).num_seconds().max(0)),
+                    },
+                })
+            })
+            .collect()
     }
 }
 

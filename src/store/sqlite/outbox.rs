@@ -11,8 +11,8 @@ use sqlx::{Row, SqlitePool};
 use super::email::raise_delivery_alert;
 use super::{SqliteStore, opt_ts, ts};
 use crate::store::{
-    Claimed, DeliveryOutcome, MAX_BOUNCES, OutboxStats, Recipient, RecipientPrefs, RecipientSpec, StoreError,
-    Topic,
+    ChannelStats, Claimed, DeliveryOutcome, MAX_BOUNCES, OutboxStats, Recipient, RecipientPrefs,
+    RecipientSpec, StoreError, Topic,
 };
 
 /// Active recipients (`r`) with a topic matching item `?1` in region `?3`: a topic's empty
@@ -533,6 +533,41 @@ impl SqliteStore {
             retried: r.try_get("retried")?,
             oldest_queued_secs: oldest.map(|o| (now - o).num_seconds().max(0)),
         })
+    }
+
+    pub(super) async fn outbox_channel_stats_impl(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ChannelStats>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.kind AS channel,
+               SUM(d.state = 'queued') AS queued,
+               SUM(d.state = 'sent') AS sent,
+               SUM(d.state = 'failed') AS failed,
+               SUM(d.state = 'cancelled') AS cancelled,
+               SUM(d.attempts > 1) AS retried,
+               MIN(CASE WHEN d.state = 'queued' THEN d.created_at END) AS oldest
+             FROM deliveries d JOIN recipients r ON r.id = d.recipient_id
+             GROUP BY r.kind ORDER BY r.kind",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let oldest = opt_ts(r.try_get("oldest")?, "created_at")?;
+                Ok(ChannelStats {
+                    channel: r.try_get("channel")?,
+                    stats: OutboxStats {
+                        queued: r.try_get("queued")?,
+                        sent: r.try_get("sent")?,
+                        failed: r.try_get("failed")?,
+                        cancelled: r.try_get("cancelled")?,
+                        retried: r.try_get("retried")?,
+                        oldest_queued_secs: oldest.map(|o| (now - o).num_seconds().max(0)),
+                    },
+                })
+            })
+            .collect()
     }
 }
 

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tidings::store::{Claimed, DeliveryOutcome, Filters, OutboxStats, RecipientPrefs, Store, Topic};
+use tidings::store::{
+    ChannelStats, Claimed, DeliveryOutcome, Filters, OutboxStats, RecipientPrefs, Store, Topic,
+};
 
 use super::{article, at, commit, on_both_backends, spec, stored, topic, write};
 
@@ -18,6 +20,7 @@ on_both_backends!(
     finished_deliveries_are_sent_failed_filtered_migrated_or_cancelled,
     three_refusals_in_a_row_suspend_an_address_and_a_sent_mail_resets_the_count,
     old_finished_deliveries_and_expired_links_are_pruned,
+    queue_totals_are_kept_per_channel_and_add_up_to_the_whole,
 );
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -618,4 +621,102 @@ async fn old_finished_deliveries_and_expired_links_are_pruned(store: Arc<dyn Sto
         0,
         "failed and queued stay"
     );
+}
+
+async fn queue_totals_are_kept_per_channel_and_add_up_to_the_whole(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    for (kind, address, t) in [
+        ("telegram", "1", topic(None, None)),
+        ("telegram", "2", topic(None, Some("t"))),
+        ("email", "a@example.org", topic(None, Some("t"))),
+    ] {
+        s.save_recipient(&spec(kind, address, vec![t]), at(0))
+            .await
+            .unwrap();
+    }
+    assert!(
+        s.outbox_channel_stats(at(0)).await.unwrap().is_empty(),
+        "recipients without deliveries list no channel"
+    );
+    items(s, "c", 3, "t").await;
+    // Delivery ids by (address, item).
+    let mut d = HashMap::new();
+    for kind in ["telegram", "email"] {
+        for c in claim_all(s, kind, "w", 1).await {
+            d.insert((c.recipient.address.clone(), c.item.id.clone()), c.id);
+        }
+    }
+    assert_eq!(d.len(), 9);
+    let finish = |address: &str, item: &str, outcome: DeliveryOutcome| {
+        let id = d[&(address.to_owned(), item.to_owned())];
+        async move { s.finish_delivery(id, "w", &outcome, at(2)).await.unwrap() }
+    };
+    finish("1", "c1", DeliveryOutcome::Sent).await;
+    finish("1", "c2", DeliveryOutcome::Failed { error: "400".into() }).await;
+    finish("1", "c3", DeliveryOutcome::Filtered).await;
+    let retry = DeliveryOutcome::Retry {
+        due: at(3),
+        error: "429".into(),
+    };
+    finish("2", "c1", retry).await;
+    finish("a@example.org", "c1", DeliveryOutcome::Sent).await;
+    let refused = DeliveryOutcome::Bounced {
+        error: "550 no such user".into(),
+    };
+    finish("a@example.org", "c2", refused).await;
+    finish("a@example.org", "c3", DeliveryOutcome::Postpone { due: None }).await;
+    // The retried one comes back for a second attempt (c2 and c3 of chat 2 are still held).
+    assert_eq!(items_of(&claim_all(s, "telegram", "w2", 3).await), ["c1"]);
+
+    let per_channel = s.outbox_channel_stats(at(10)).await.unwrap();
+    assert_eq!(
+        per_channel,
+        [
+            ChannelStats {
+                channel: "email".into(),
+                stats: OutboxStats {
+                    queued: 1,
+                    sent: 1,
+                    failed: 1,
+                    cancelled: 0,
+                    retried: 0,
+                    oldest_queued_secs: Some(10 * 60),
+                },
+            },
+            ChannelStats {
+                channel: "telegram".into(),
+                stats: OutboxStats {
+                    queued: 3,
+                    sent: 1,
+                    failed: 1,
+                    cancelled: 1,
+                    retried: 1,
+                    oldest_queued_secs: Some(10 * 60),
+                },
+            },
+        ],
+        "by channel name"
+    );
+    let whole = s.outbox_stats(at(10)).await.unwrap();
+    let sum = |f: fn(&OutboxStats) -> i64| per_channel.iter().map(|c| f(&c.stats)).sum::<i64>();
+    assert_eq!(
+        (sum(|q| q.queued), sum(|q| q.sent), sum(|q| q.failed)),
+        (whole.queued, whole.sent, whole.failed)
+    );
+    assert_eq!(
+        (sum(|q| q.cancelled), sum(|q| q.retried)),
+        (whole.cancelled, whole.retried)
+    );
+
+    // A channel with nothing queued has no oldest age.
+    assert_eq!(
+        items_of(&claim_all(s, "email", "w", 4).await),
+        ["c3"],
+        "postponed: due again"
+    );
+    finish("a@example.org", "c3", DeliveryOutcome::Sent).await;
+    let email = s.outbox_channel_stats(at(10)).await.unwrap().remove(0);
+    assert_eq!(email.channel, "email");
+    assert_eq!((email.stats.queued, email.stats.sent), (0, 2));
+    assert_eq!(email.stats.oldest_queued_secs, None);
 }
