@@ -108,6 +108,9 @@ pub struct ServerSettings {
     /// Reverse proxies whose `X-Forwarded-For` is believed (`trusted_proxies`, addresses or
     /// CIDR ranges); from anyone else the client is the connecting address.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How long a stopping daemon waits for work under way (`drain_timeout`, default 20s)
+    /// before it releases what is left to the next instance or start.
+    pub drain_timeout: Duration,
 }
 
 /// `[storage]`.
@@ -163,6 +166,7 @@ struct RawServer {
     public_url: Option<Spanned<String>>,
     #[serde(default)]
     trusted_proxies: Vec<Spanned<String>>,
+    drain_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -305,6 +309,7 @@ fn parse(
     let jitter = dur(&mut doc, &raw.poll.jitter, "poll.jitter", "30s");
     let revisit = dur(&mut doc, &raw.poll.revisit, "poll.revisit", "7d");
     let poll_timeout = dur(&mut doc, &raw.poll.timeout, "poll.timeout", "10m");
+    let drain_timeout = dur(&mut doc, &raw.server.drain_timeout, "server.drain_timeout", "20s");
     let schedule = match &raw.poll.schedule {
         Some(s) => crate::schedule::Schedule::parse(s.get_ref())
             .map(|_| s.get_ref().clone())
@@ -398,6 +403,7 @@ fn parse(
             listen: listen?,
             public_url: public_url?,
             trusted_proxies: trusted_proxies?,
+            drain_timeout: drain_timeout?,
         },
         storage: StorageSettings {
             url: storage_url,

@@ -20,6 +20,7 @@ mod import_opml;
 mod pg;
 mod portal_truth;
 mod readers;
+mod reload;
 mod scale;
 mod serve;
 mod smtp;
