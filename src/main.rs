@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use tidings::app::{
-    App, DemoOptions, bind, check_source, poll_table, render_site, run_daemon, run_demo, sources_table,
+    App, DemoOptions, Signals, bind, check_source, poll_table, render_site, run_daemon, run_demo,
+    sources_table,
 };
 use tidings::cli::{Cli, Command, ConfigAction, LogFormat, SourcesAction};
 use tidings::config::{Config, load_recipe_file};
@@ -149,9 +150,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Run { listen } => {
             let app = App::open(load(&cli)?).await?;
-            let shutdown = shutdown_on_signal();
+            let signals = daemon_signals();
             let listener = bind(listen.unwrap_or(app.config.server.listen)).await?;
-            run_daemon(app, listener, shutdown).await.context("tidings run")?;
+            run_daemon(app, listener, signals).await.context("tidings run")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Deliver => {
@@ -223,6 +224,30 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("tidings demo")?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// SIGINT/SIGTERM stop the daemon; SIGHUP reloads its configuration.
+fn daemon_signals() -> Signals {
+    let shutdown = shutdown_on_signal();
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    #[cfg(unix)]
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut hup) => {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    // A reload already waiting covers this one too.
+                    let _ = tx.try_send(());
+                }
+            });
+        }
+        Err(e) => tracing::warn!("SIGHUP will not reload the configuration: {e}"),
+    }
+    #[cfg(not(unix))]
+    drop(tx);
+    Signals {
+        shutdown,
+        reload: Some(rx),
     }
 }
 

@@ -1,18 +1,30 @@
-//! `tidings run`: one polling loop per source, retention pruning, and the HTTP listener.
+//! `tidings run`: one polling loop per source, the outbox and the bot, retention pruning,
+//! and the HTTP listener.
+//!
+//! The pollers, outbox, bot and pruning of one configuration form a *generation*. SIGHUP
+//! reads the configuration and recipes again: when they are valid the running generation
+//! drains and a new one starts, and the HTTP routes are swapped under the open listener (no
+//! connection is dropped); when they are not, the old configuration keeps running and the
+//! located errors are logged. SIGTERM drains the generation within `[server]
+//! drain_timeout` and then releases every claim this instance still holds.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::Router;
+use axum::extract::Request;
+use axum::response::Response;
 use chrono::Utc;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
 
 use super::App;
 use super::leader::Leadership;
-use crate::config::Recipe;
+use crate::config::{Config, Recipe};
 use crate::notify::outbox::Duties;
 use crate::schedule::jitter;
 use tokio::net::TcpListener;
@@ -24,19 +36,40 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen on {addr}; pick another address with --listen"))
 }
 
-/// Runs until `shutdown` is cancelled: polls every enabled source on its schedule and
-/// serves HTTP on `listener`. Fails at once if another daemon holds the database.
-pub async fn run_daemon(app: App, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// What tells a running daemon to stop or to read its configuration again.
+pub struct Signals {
+    /// Cancelled to stop (SIGINT, SIGTERM): drain, release, exit.
+    pub shutdown: CancellationToken,
+    /// One message per request to reload the configuration and recipes (SIGHUP).
+    pub reload: Option<mpsc::Receiver<()>>,
+}
+
+impl Signals {
+    /// Stops on `shutdown`; never reloads.
+    pub fn stop_only(shutdown: CancellationToken) -> Signals {
+        Signals {
+            shutdown,
+            reload: None,
+        }
+    }
+}
+
+/// Runs until `signals.shutdown` is cancelled: polls every enabled source on its schedule,
+/// delivers, and serves HTTP on `listener`; reloads on `signals.reload`. Fails at once if
+/// another daemon holds the database.
+pub async fn run_daemon(app: App, listener: TcpListener, signals: Signals) -> anyhow::Result<()> {
     let lock = app.store.lock_daemon().await?;
     let local = listener.local_addr()?;
-    let app = with_public_url(app, local);
-    let router = crate::serve::router(app.clone());
-    let tasks = TaskTracker::new();
-    let stop = shutdown.clone();
-    tasks.spawn(async move {
+    let configured_listen = app.config.server.listen;
+    let mut app = with_public_url(app, local);
+    let routes = LiveRoutes::new(crate::serve::router(app.clone()));
+    let http = TaskTracker::new();
+    let stop = signals.shutdown.clone();
+    let service = routes.service();
+    http.spawn(async move {
         let served = axum::serve(
             listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
+            service.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(stop.cancelled_owned())
         .await;
@@ -44,6 +77,7 @@ pub async fn run_daemon(app: App, listener: TcpListener, shutdown: CancellationT
             tracing::error!("HTTP server stopped: {e}");
         }
     });
+    http.close();
     println!("listening on http://{local}/");
     // `[server] metrics_listen`: /metrics on a private address of its own.
     if let Some(addr) = app.config.server.metrics_listen {
@@ -65,41 +99,200 @@ pub async fn run_daemon(app: App, listener: TcpListener, shutdown: CancellationT
     }
 
     let worker = app.worker_name();
-    let slots = Arc::new(Semaphore::new(app.config.poll.concurrency));
-    for recipe in app.config.sources.iter().filter(|s| s.enabled).cloned() {
-        let poller = Poller {
-            app: app.clone(),
-            recipe,
-            worker: worker.clone(),
+    let exclusive = lock.is_exclusive();
+    let mut reload = signals.reload;
+    let drained = loop {
+        let generation = Generation::start(&app, &worker, exclusive);
+        let next = tokio::select! {
+            () = signals.shutdown.cancelled() => None,
+            next = reloaded(&app, configured_listen, local, &mut reload) => Some(next),
         };
-        tasks.spawn(poller.run(slots.clone(), shutdown.clone()));
-    }
-    tasks.spawn(prune_loop(app.clone(), shutdown.clone()));
-    let outbox = app.outbox()?;
-    if lock.is_exclusive() {
-        tasks.spawn(outbox.run(Duties::All, shutdown.clone()));
-        tasks.spawn(crate::notify::telegram::run_bot(app.clone(), shutdown.clone()));
-    } else {
-        // Shared database: every instance sends mail; the leader does the rest.
-        let leadership = Leadership::campaign(app.store.clone(), worker, shutdown.clone());
-        tasks.spawn(outbox.clone().run(Duties::Mail, shutdown.clone()));
-        let leader_app = app.clone();
-        tasks.spawn(leadership.while_leading(shutdown.clone(), move |term| {
-            let app = leader_app.clone();
-            let outbox = outbox.clone();
-            async move {
-                tokio::join!(
-                    outbox.run(Duties::Leader, term.clone()),
-                    crate::notify::telegram::run_bot(app, term)
+        let deadline = tokio::time::Instant::now() + app.config.server.drain_timeout;
+        match next {
+            None => {
+                tracing::info!(
+                    "stopping: no new work is claimed; waiting up to {:?} for work under way",
+                    app.config.server.drain_timeout
                 );
+                break generation.stop(deadline).await;
             }
-        }));
+            Some(next) => {
+                tracing::info!("configuration reloaded: restarting pollers and senders");
+                generation.stop(deadline).await;
+                routes.replace(crate::serve::router(next.clone()));
+                tracing::info!(
+                    sources = next.config.sources.iter().filter(|s| s.enabled).count(),
+                    "running the new configuration"
+                );
+                app = next;
+            }
+        }
+    };
+    let http_done = tokio::time::timeout(Duration::from_secs(2), http.wait())
+        .await
+        .is_ok();
+    // Whatever is still claimed (a send or poll cut off by the deadline, the leader lease)
+    // goes to the next instance or start now rather than when its lease runs out.
+    match app.store.release_worker(&worker).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("claims released for other instances: {n}"),
+        Err(e) => tracing::warn!("cannot release this instance's claims (they expire on their own): {e}"),
     }
-    tasks.close();
-    shutdown.cancelled().await;
-    tracing::info!("stopping: finishing in-flight polls");
-    tasks.wait().await;
+    if drained && http_done {
+        tracing::info!("stopped cleanly");
+    } else {
+        tracing::warn!("stopped at the drain deadline; unfinished work was released and will be redone");
+    }
+    drop(lock);
     Ok(())
+}
+
+/// Waits for a reload request and returns the reconfigured app; an invalid configuration
+/// is logged (with its located errors) and the wait goes on. Never returns without a
+/// reload channel.
+async fn reloaded(
+    app: &App,
+    configured_listen: SocketAddr,
+    local: SocketAddr,
+    reload: &mut Option<mpsc::Receiver<()>>,
+) -> App {
+    loop {
+        let asked = match reload.as_mut() {
+            Some(rx) => rx.recv().await.is_some(),
+            None => false,
+        };
+        if !asked {
+            *reload = None;
+            std::future::pending::<()>().await;
+        }
+        let path = &app.config.path;
+        tracing::info!("reloading {} and its recipes", path.display());
+        let config = match Config::load(path) {
+            Ok(config) => config,
+            Err(errors) => {
+                tracing::error!("the new configuration is invalid; keeping the running one:\n{errors}");
+                continue;
+            }
+        };
+        if config.server.listen != configured_listen {
+            tracing::warn!("[server] listen changed: still listening on {local} until a restart");
+        }
+        match reconfigure(app, config, local).await {
+            Ok(next) => return next,
+            Err(e) => tracing::error!("cannot apply the new configuration; keeping the running one: {e:#}"),
+        }
+    }
+}
+
+/// The app on `config`, sharing the running store (the storage URL and listen address are
+/// read at start only: changing them needs a restart).
+async fn reconfigure(app: &App, config: Config, local: SocketAddr) -> anyhow::Result<App> {
+    let old = &app.config;
+    if config.storage.url != old.storage.url {
+        tracing::warn!("[storage] url changed: the new database is used after a restart");
+    }
+    let flood_unchanged = config.telegram.limits == old.telegram.limits;
+    let next = App::with_store(config, app.store.clone())?;
+    next.sync_channels().await?;
+    let next = App {
+        // Telegram's per-chat clocks carry over, or a reload could send too soon.
+        flood: if flood_unchanged {
+            app.flood.clone()
+        } else {
+            next.flood
+        },
+        ..next
+    };
+    Ok(with_public_url(next, local))
+}
+
+/// The HTTP routes of the current configuration, replaced on reload under the running
+/// listener (requests already under way finish on the routes they started on).
+#[derive(Clone)]
+struct LiveRoutes(Arc<RwLock<Router>>);
+
+impl LiveRoutes {
+    fn new(router: Router) -> LiveRoutes {
+        LiveRoutes(Arc::new(RwLock::new(router)))
+    }
+
+    fn replace(&self, router: Router) {
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = router;
+    }
+
+    /// A router that hands every request to the current routes.
+    fn service(&self) -> Router {
+        let live = self.clone();
+        Router::new().fallback(move |request: Request| {
+            let current = live
+                .0
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            async move {
+                let response: Response = match current.oneshot(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                };
+                response
+            }
+        })
+    }
+}
+
+/// The background work of one configuration: pollers, outbox, bot, pruning.
+struct Generation {
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Generation {
+    fn start(app: &App, worker: &str, exclusive: bool) -> Generation {
+        let stop = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let slots = Arc::new(Semaphore::new(app.config.poll.concurrency));
+        for recipe in app.config.sources.iter().filter(|s| s.enabled).cloned() {
+            let poller = Poller {
+                app: app.clone(),
+                recipe,
+                worker: worker.to_owned(),
+            };
+            tasks.spawn(poller.run(slots.clone(), stop.clone()));
+        }
+        tasks.spawn(prune_loop(app.clone(), stop.clone()));
+        match app.outbox() {
+            Err(e) => tracing::error!("nothing is delivered: {e:#}"),
+            Ok(outbox) if exclusive => {
+                tasks.spawn(outbox.run(Duties::All, stop.clone()));
+                tasks.spawn(crate::notify::telegram::run_bot(app.clone(), stop.clone()));
+            }
+            Ok(outbox) => {
+                // Shared database: every instance sends mail; the leader does the rest.
+                let leadership = Leadership::campaign(app.store.clone(), worker.to_owned(), stop.clone());
+                tasks.spawn(outbox.clone().run(Duties::Mail, stop.clone()));
+                let leader_app = app.clone();
+                tasks.spawn(leadership.while_leading(stop.clone(), move |term| {
+                    let app = leader_app.clone();
+                    let outbox = outbox.clone();
+                    async move {
+                        tokio::join!(
+                            outbox.run(Duties::Leader, term.clone()),
+                            crate::notify::telegram::run_bot(app, term)
+                        );
+                    }
+                }));
+            }
+        }
+        tasks.close();
+        Generation { stop, tasks }
+    }
+
+    /// Stops claiming and waits for the work under way until `deadline`; whether it all
+    /// finished in time.
+    async fn stop(self, deadline: tokio::time::Instant) -> bool {
+        self.stop.cancel();
+        tokio::time::timeout_at(deadline, self.tasks.wait()).await.is_ok()
+    }
 }
 
 /// Without a configured `public_url`, links are built from the address actually bound

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use super::{App, bind, run_daemon};
+use super::{App, Signals, bind, run_daemon};
 use crate::config::Config;
 use crate::portal::{PortalParams, PortalServer, generate};
 
@@ -93,7 +93,7 @@ pub async fn run_demo(opts: DemoOptions, shutdown: CancellationToken) -> anyhow:
             }
         });
     }
-    run_daemon(app, listener, shutdown).await?;
+    run_daemon(app, listener, Signals::stop_only(shutdown)).await?;
     portal.shutdown().await;
     drop(dir);
     Ok(())

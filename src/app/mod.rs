@@ -15,7 +15,7 @@ mod subscriptions;
 
 pub use backfill::{BackfillError, BackfillReport, MAX_BACKFILL_PAGES};
 pub use check::{CheckReport, CheckRow, check_source};
-pub use daemon::{bind, run_daemon};
+pub use daemon::{Signals, bind, run_daemon};
 pub use demo::{DemoOptions, run_demo};
 pub use email::{CONFIRM_VALIDITY, SubscribeError, SubscribeInput};
 pub use export::render_site;

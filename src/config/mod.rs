@@ -111,6 +111,9 @@ pub struct ServerSettings {
     /// Reverse proxies whose `X-Forwarded-For` is believed (`trusted_proxies`, addresses or
     /// CIDR ranges); from anyone else the client is the connecting address.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How long a stopping daemon waits for work under way (`drain_timeout`, default 20s)
+    /// before it releases what is left to the next instance or start.
+    pub drain_timeout: Duration,
 }
 
 /// `[storage]`.
@@ -167,6 +170,7 @@ struct RawServer {
     public_url: Option<Spanned<String>>,
     #[serde(default)]
     trusted_proxies: Vec<Spanned<String>>,
+    drain_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -330,6 +334,7 @@ fn parse(
     let jitter = dur(&mut doc, &raw.poll.jitter, "poll.jitter", "30s");
     let revisit = dur(&mut doc, &raw.poll.revisit, "poll.revisit", "7d");
     let poll_timeout = dur(&mut doc, &raw.poll.timeout, "poll.timeout", "10m");
+    let drain_timeout = dur(&mut doc, &raw.server.drain_timeout, "server.drain_timeout", "20s");
     let schedule = match &raw.poll.schedule {
         Some(s) => crate::schedule::Schedule::parse(s.get_ref())
             .map(|_| s.get_ref().clone())
@@ -424,6 +429,7 @@ fn parse(
             metrics_listen: metrics_listen?,
             public_url: public_url?,
             trusted_proxies: trusted_proxies?,
+            drain_timeout: drain_timeout?,
         },
         storage: StorageSettings {
             url: storage_url,

@@ -372,6 +372,10 @@ pub trait Store: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Gives up `holder`'s lease `name` (nothing if another holds it).
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+    /// Gives up everything `holder` has claimed — queued deliveries, poll ticks, named
+    /// leases — so that another instance takes it over at once (a draining daemon's last
+    /// step). Returns how many claims were released.
+    async fn release_worker(&self, holder: &str) -> Result<u64, StoreError>;
     /// The source's next scheduled poll, set to `at` if it has none yet: every instance
     /// agrees on the first tick.
     async fn first_poll_at(&self, source: &str, at: DateTime<Utc>) -> Result<DateTime<Utc>, StoreError>;

@@ -21,6 +21,7 @@ mod metrics;
 mod pg;
 mod portal_truth;
 mod readers;
+mod reload;
 mod scale;
 mod serve;
 mod smtp;

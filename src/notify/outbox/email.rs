@@ -40,6 +40,9 @@ impl Outbox {
             return Ok(report);
         };
         loop {
+            if self.stopping.is_cancelled() {
+                return Ok(report);
+            }
             let claimed_at = Instant::now();
             let batch = i64::try_from(mail.connections * BATCH_PER_CONNECTION).unwrap_or(i64::MAX);
             let claimed = self
@@ -55,7 +58,7 @@ impl Outbox {
             // holds up the other sends.
             let mut sends = futures::stream::iter(claimed)
                 .map(|c| async move {
-                    let outcome = if Instant::now() > deadline {
+                    let outcome = if Instant::now() > deadline || self.stopping.is_cancelled() {
                         DeliveryOutcome::Postpone { due: None }
                     } else {
                         self.send_mail(mail, &c).await
@@ -124,6 +127,10 @@ impl Outbox {
         r: &Recipient,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        if self.stopping.is_cancelled() {
+            // Left for the next check (after the restart, or on another instance).
+            return Ok(false);
+        }
         let mut items = self.store.digest_items(r.id).await?;
         let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
         items.retain(|i| r.filters.pass(&i.article.title, i.article.summary.as_deref()));

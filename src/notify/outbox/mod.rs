@@ -106,6 +106,9 @@ pub struct Outbox {
     worker: String,
     lease: Duration,
     clock: Clock,
+    /// Cancelled when the daemon stops: nothing more is claimed or started, and what is in
+    /// hand but unsent is released.
+    stopping: CancellationToken,
 }
 
 impl Outbox {
@@ -127,6 +130,7 @@ impl Outbox {
             worker,
             lease,
             clock,
+            stopping: CancellationToken::new(),
         }
     }
 
@@ -146,6 +150,14 @@ impl Outbox {
         let mut hand = InHand::default();
         let mut found_none: Option<Instant> = None;
         loop {
+            if self.stopping.is_cancelled() {
+                // Stopping: what is in hand goes back unsent, due as it was.
+                for Held { claimed: c, .. } in hand.take_all() {
+                    self.finish(&c, &DeliveryOutcome::Postpone { due: None }, &mut report)
+                        .await?;
+                }
+                return Ok(report);
+            }
             // Keep claiming while half the batch is gone, so that a chat still waiting out
             // its gap does not hold up the chats behind the batch (but do not ask the store
             // again and again when nothing else is due).
@@ -297,8 +309,18 @@ impl Outbox {
         Ok(())
     }
 
-    /// Runs `duties` until `shutdown`: delivers what is due, then waits a moment.
+    /// Runs `duties` until `shutdown`: delivers what is due, then waits a moment. Once
+    /// `shutdown` is cancelled nothing more is claimed: the sends under way finish and
+    /// whatever else was claimed is released for the next instance or start.
     pub async fn run(self, duties: Duties, shutdown: CancellationToken) {
+        let this = Outbox {
+            stopping: shutdown.clone(),
+            ..self
+        };
+        this.run_until(duties, shutdown).await;
+    }
+
+    async fn run_until(&self, duties: Duties, shutdown: CancellationToken) {
         let mut digests_checked: Option<std::time::Instant> = None;
         // A test clock jumps: look for due digests every second, not every half minute.
         let check = if self.clock.is_test() {
@@ -338,6 +360,9 @@ impl Outbox {
         let mut after = 0;
         // A page of recipients at a time: memory stays flat however many there are.
         loop {
+            if self.stopping.is_cancelled() {
+                return Ok(sent);
+            }
             let page = self.store.digest_recipients(after, DIGEST_PAGE).await?;
             let Some(last) = page.last() else {
                 return Ok(sent);
@@ -360,6 +385,9 @@ impl Outbox {
         };
         let mut sent = 0;
         for r in recipients {
+            if self.stopping.is_cancelled() {
+                break;
+            }
             if r.kind != "telegram" || r.state != "active" || !super::digest::is_due(r, now) {
                 continue;
             }

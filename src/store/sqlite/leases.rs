@@ -45,6 +45,26 @@ impl SqliteStore {
         Ok(())
     }
 
+    pub(super) async fn release_worker_impl(&self, holder: &str) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let deliveries = sqlx::query(
+            "UPDATE deliveries SET claimed_by = NULL, lease_until = NULL
+             WHERE claimed_by = ?1 AND state = 'queued'",
+        )
+        .bind(holder)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let leases = sqlx::query("UPDATE leases SET until = ?2 WHERE holder = ?1 AND until > ?2")
+            .bind(holder)
+            .bind(ts(DateTime::UNIX_EPOCH))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(deliveries + leases)
+    }
+
     pub(super) async fn first_poll_at_impl(
         &self,
         source: &str,

@@ -715,6 +715,10 @@ impl Store for SqliteStore {
         self.release_lease_impl(name, holder).await
     }
 
+    async fn release_worker(&self, holder: &str) -> Result<u64, StoreError> {
+        self.release_worker_impl(holder).await
+    }
+
     async fn first_poll_at(&self, source: &str, at: DateTime<Utc>) -> Result<DateTime<Utc>, StoreError> {
         self.first_poll_at_impl(source, at).await
     }

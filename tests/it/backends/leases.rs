@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use tidings::store::{Store, StoreError};
 
-use super::{at, on_both_backends, stored};
+use super::{article, at, commit, on_both_backends, spec, stored, topic, write};
 
 on_both_backends!(
     a_tick_is_claimed_once_and_again_only_after_its_holder_died,
     a_lease_has_one_holder_until_it_expires_or_is_released,
+    a_draining_worker_releases_its_deliveries_ticks_and_leases_at_once,
 );
 
 async fn a_tick_is_claimed_once_and_again_only_after_its_holder_died(store: Arc<dyn Store>) {
@@ -122,4 +123,61 @@ async fn daemons_share_a_postgres_database() {
     let first = store.lock_daemon().await.expect("first");
     let second = store.lock_daemon().await.expect("second");
     assert!(!first.is_exclusive() && !second.is_exclusive());
+}
+
+async fn a_draining_worker_releases_its_deliveries_ticks_and_leases_at_once(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let hour = Duration::from_secs(3600);
+    s.save_recipient(&spec("telegram", "5", vec![topic(None, Some("t"))]), at(0))
+        .await
+        .unwrap();
+    let writes = (1..=3)
+        .map(|i| {
+            write(
+                &format!("x{i}"),
+                article(&format!("x {i}"), None, &["t"], Some(i)),
+            )
+        })
+        .collect();
+    commit(s, "src", at(0), writes).await;
+    let tick = at(1);
+    assert_eq!(
+        s.claim_deliveries("telegram", "a", at(1), hour, 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert!(s.acquire_lease("leader", "a", at(1), hour).await.unwrap());
+    assert!(s.claim_poll("src", tick, "a", at(1), hour).await.unwrap());
+    // Another worker's claims are not touched.
+    assert!(s.acquire_lease("other", "b", at(1), hour).await.unwrap());
+    assert!(
+        s.claim_deliveries("telegram", "b", at(1), hour, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert_eq!(
+        s.release_worker("a").await.unwrap(),
+        5,
+        "3 deliveries, the leader lease, 1 tick"
+    );
+    assert_eq!(s.release_worker("a").await.unwrap(), 0, "nothing twice");
+    // b takes everything over at once, not after the hour-long leases.
+    let taken = s
+        .claim_deliveries("telegram", "b", at(2), hour, 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 3);
+    assert!(s.acquire_lease("leader", "b", at(2), hour).await.unwrap());
+    assert!(
+        s.claim_poll("src", tick, "b", at(2), hour).await.unwrap(),
+        "the unfinished tick"
+    );
+    assert!(
+        !s.acquire_lease("other", "a", at(2), hour).await.unwrap(),
+        "b's own lease stays"
+    );
 }

@@ -5,6 +5,7 @@
 //! log while every kind of send failure happens ([`token`]). Here: the helpers they share.
 
 mod crash;
+mod drain;
 mod limits;
 mod token;
 
