@@ -76,7 +76,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let config = load(&cli)?;
             let path = std::path::Path::new(source_or_file);
-            let recipe = match config.source(source_or_file) {
+            // A recipe file of the feeds directory is its source, with its `[sources.<id>]`
+            // override applied.
+            let configured = config.source(source_or_file).or_else(|| {
+                let stem = path.file_stem()?.to_str()?;
+                let same = |a: &std::path::Path, b: &std::path::Path| {
+                    matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
+                };
+                config
+                    .source(stem)
+                    .filter(|_| same(path, &config.feeds_dir.join(format!("{stem}.toml"))))
+            });
+            let recipe = match configured {
                 Some(r) => r.clone(),
                 None if path.is_file() => load_recipe_file(path, &config.poll.defaults, config.allow_private)
                     .map_err(|errs| anyhow::anyhow!("invalid recipe:\n{errs}"))?,

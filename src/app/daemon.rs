@@ -77,7 +77,6 @@ pub async fn run_daemon(app: App, listener: TcpListener, signals: Signals) -> an
             tracing::error!("HTTP server stopped: {e}");
         }
     });
-    http.close();
     println!("listening on http://{local}/");
     // `[server] metrics_listen`: /metrics on a private address of its own.
     if let Some(addr) = app.config.server.metrics_listen {
@@ -86,8 +85,8 @@ pub async fn run_daemon(app: App, listener: TcpListener, signals: Signals) -> an
             .with_context(|| format!("cannot listen on {addr} ([server] metrics_listen)"))?;
         let metrics_addr = metrics.local_addr()?;
         let router = crate::serve::metrics_router(app.clone());
-        let stop = shutdown.clone();
-        tasks.spawn(async move {
+        let stop = signals.shutdown.clone();
+        http.spawn(async move {
             let served = axum::serve(metrics, router)
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await;
@@ -97,6 +96,7 @@ pub async fn run_daemon(app: App, listener: TcpListener, signals: Signals) -> an
         });
         println!("metrics on http://{metrics_addr}/metrics");
     }
+    http.close();
 
     let worker = app.worker_name();
     let exclusive = lock.is_exclusive();

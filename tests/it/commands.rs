@@ -61,6 +61,13 @@ async fn check_prints_what_a_recipe_extracts_and_flags_empty_fields() {
                 .is_some_and(|t| t.ends_with("+08:00"))
         );
     }
+    // The recipe named by its file in the feeds directory is the same source, override
+    // included (its real host is not reachable here).
+    let file = env.dir.path().join("feeds").join("sample-portal.toml");
+    let out = tidings(&env, &["check", file.to_str().unwrap(), "--limit", "2"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("2 articles checked"), "{stdout}");
     // check stores nothing.
     assert!(!env.dir.path().join("t.db").exists());
 }
