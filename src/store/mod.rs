@@ -343,8 +343,10 @@ pub trait Store: Send + Sync {
         outcome: &DeliveryOutcome,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// Queue depth and totals by state.
-    async fn outbox_stats(&self, now: DateTime<Utc>) -> Result<OutboxStats, StoreError>;
+    /// Queue depth and totals by state, over every channel.
+    async fn outbox_stats(&self, now: DateTime<Utc>) -> Result<OutboxStats, StoreError> {
+        Ok(OutboxStats::total(&self.outbox_channel_stats(now).await?))
+    }
     /// [`Store::outbox_stats`] per channel (recipient kind), by channel name; only channels
     /// with deliveries are listed.
     async fn outbox_channel_stats(&self, now: DateTime<Utc>) -> Result<Vec<ChannelStats>, StoreError>;

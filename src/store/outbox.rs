@@ -240,6 +240,22 @@ pub struct OutboxStats {
     pub oldest_queued_secs: Option<i64>,
 }
 
+impl OutboxStats {
+    /// The sum of `channels`' totals (the oldest queued delivery of them all).
+    pub fn total(channels: &[ChannelStats]) -> OutboxStats {
+        channels
+            .iter()
+            .fold(OutboxStats::default(), |sum, c| OutboxStats {
+                queued: sum.queued + c.stats.queued,
+                sent: sum.sent + c.stats.sent,
+                failed: sum.failed + c.stats.failed,
+                cancelled: sum.cancelled + c.stats.cancelled,
+                retried: sum.retried + c.stats.retried,
+                oldest_queued_secs: sum.oldest_queued_secs.max(c.stats.oldest_queued_secs),
+            })
+    }
+}
+
 /// One channel's outbox totals: the deliveries to recipients of one kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ChannelStats {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tidings::portal::Variant;
 
-use crate::helpers::{portal, sample_portal_env};
+use crate::helpers::{portal, sample_portal_env, spawn_run};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_run_on_the_same_database_refuses_while_poll_still_works() {
@@ -15,29 +15,8 @@ async fn a_second_run_on_the_same_database_refuses_while_poll_still_works() {
     let env = sample_portal_env(&server);
     let bin = env!("CARGO_BIN_EXE_tidings");
     let cfg = env.config_path();
-    let mut first = Command::new(bin)
-        .args([
-            "--config",
-            cfg.to_str().unwrap(),
-            "run",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(first.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("listening on http://127.0.0.1:"), "{line}");
-    let addr = line
-        .trim()
-        .trim_start_matches("listening on http://")
-        .trim_end_matches('/')
-        .to_owned();
-    assert_ne!(addr, "127.0.0.1:0");
+    let (mut first, _stdout, base) = spawn_run(&env, &[], Stdio::null());
+    let addr = base.trim_start_matches("http://").to_owned();
 
     // The daemon polls on its own (first poll within the jitter bound of 5 s).
     let app = env.app().await;

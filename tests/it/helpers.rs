@@ -274,3 +274,41 @@ impl Lcg {
         lo + (self.0 >> 33) as usize % (hi - lo + 1)
     }
 }
+
+/// `tidings run --listen 127.0.0.1:0` on `env` with `vars` set and stderr to `stderr`: the
+/// child and the reader of its stdout, past the first line, `listening on http://ADDR/`;
+/// returns `http://ADDR` too.
+pub fn spawn_run(
+    env: &TestDir,
+    vars: &[(&str, &str)],
+    stderr: impl Into<std::process::Stdio>,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+    String,
+) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tidings"))
+        .arg("--config")
+        .arg(env.config_path())
+        .args(["run", "--listen", "127.0.0.1:0"])
+        .envs(vars.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn tidings run");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("first line");
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line: {line:?}"))
+        .trim_end_matches('/')
+        .to_owned();
+    assert!(
+        base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"),
+        "{base}"
+    );
+    (child, stdout, base)
+}

@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
 
 use tidings::portal::Variant;
 
+use crate::commands::{text, tidings};
 use crate::helpers::{FAST_FETCH, TestDir, portal, source_override, truth};
 
 /// An Inoreader/Feedly-style export: nested folders with Chinese titles, one URL listed
@@ -86,20 +86,6 @@ const EXPECTED: [(&str, &str, &str, &[&str]); 7] = [
         &[],
     ),
 ];
-
-fn tidings(env: &TestDir, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tidings"))
-        .arg("--config")
-        .arg(env.config_path())
-        .args(args)
-        .env("TIDINGS_LOG", "warn")
-        .output()
-        .expect("run tidings")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// Writes `content` as `name` in the test directory and returns its path as a string.
 fn opml(env: &TestDir, name: &str, content: &str) -> String {

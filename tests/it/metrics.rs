@@ -14,7 +14,7 @@ use tidings::portal::Variant;
 
 use crate::fake_bot::FakeBot;
 use crate::helpers::{
-    FAST_FETCH, TestDir, portal, repo, sample_portal_env, shipped, source_override, strict, swap,
+    FAST_FETCH, TestDir, portal, repo, sample_portal_env, shipped, source_override, spawn_run, strict, swap,
 };
 use crate::smtp::python_with;
 
@@ -135,29 +135,7 @@ impl Daemon {
     /// Starts `tidings run --listen 127.0.0.1:0` on `env` with `vars` set and stderr in
     /// `stderr`, and reads its address lines.
     fn start(env: &TestDir, vars: &[(&str, &str)], stderr: std::fs::File, private: bool) -> Daemon {
-        let cfg = env.config_path();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tidings"))
-            .args([
-                "--config",
-                cfg.to_str().unwrap(),
-                "run",
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .envs(vars.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("first line: {line:?}"))
-            .trim_end_matches('/')
-            .to_owned();
+        let (child, mut stdout, base) = spawn_run(env, vars, stderr);
         let private_metrics = private.then(|| {
             let mut line = String::new();
             stdout.read_line(&mut line).unwrap();

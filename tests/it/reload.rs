@@ -4,12 +4,12 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use tidings::portal::Variant;
 
-use crate::helpers::{FAST_FETCH, TestDir, portal, shipped, source_override};
+use crate::helpers::{FAST_FETCH, TestDir, portal, shipped, source_override, spawn_run};
 
 /// Sends `signal` (`-HUP`, `-TERM`) to the child.
 fn signal(child: &Child, signal: &str) {
@@ -78,28 +78,8 @@ async fn sighup_keeps_the_old_config_when_the_new_is_broken_and_applies_a_fixed_
     let env = TestDir::new(&base, &[("sample-portal", shipped("sample-portal"))]);
     let log = env.dir.path().join("daemon.log");
     let out = std::fs::File::create(&log).expect("log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tidings"))
-        .args([
-            "--config",
-            env.config_path().to_str().unwrap(),
-            "run",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("TIDINGS_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(out)
-        .spawn()
-        .expect("spawn");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .trim_start_matches("listening on http://")
-        .trim_end_matches('/')
-        .to_owned();
+    let (mut child, _stdout, base) = spawn_run(&env, &[("TIDINGS_LOG", "info")], out);
+    let addr = base.trim_start_matches("http://").to_owned();
     let mut conn = BufReader::new(TcpStream::connect(&addr).expect("connect"));
     conn.get_ref()
         .set_read_timeout(Some(Duration::from_secs(10)))

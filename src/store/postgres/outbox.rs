@@ -529,30 +529,6 @@ impl PgStore {
         Ok(())
     }
 
-    pub(super) async fn outbox_stats_impl(&self, now: DateTime<Utc>) -> Result<OutboxStats, StoreError> {
-        let r = sqlx::query(
-            "SELECT
-               COUNT(*) FILTER (WHERE state = 'queued') AS queued,
-               COUNT(*) FILTER (WHERE state = 'sent') AS sent,
-               COUNT(*) FILTER (WHERE state = 'failed') AS failed,
-               COUNT(*) FILTER (WHERE state = 'cancelled') AS cancelled,
-               COUNT(*) FILTER (WHERE attempts > 1) AS retried,
-               MIN(created_at) FILTER (WHERE state = 'queued') AS oldest
-             FROM deliveries",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        let oldest: Option<DateTime<Utc>> = r.try_get("oldest")?;
-        Ok(OutboxStats {
-            queued: r.try_get("queued")?,
-            sent: r.try_get("sent")?,
-            failed: r.try_get("failed")?,
-            cancelled: r.try_get("cancelled")?,
-            retried: r.try_get("retried")?,
-            oldest_queued_secs: oldest.map(|o| (now - o).num_seconds().max(0)),
-        })
-    }
-
     pub(super) async fn outbox_channel_stats_impl(
         &self,
         now: DateTime<Utc>,

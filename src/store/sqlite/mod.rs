@@ -16,8 +16,8 @@ use sqlx::{Row, SqlitePool};
 
 use super::{
     Alert, ChannelStats, Claimed, CommitOutcome, ConfirmOutcome, DaemonLock, DeliveryOutcome, Facet,
-    FeedQuery, InputState, Known, NewConfirmation, OutboxStats, PollCommit, Recipient, RecipientPrefs,
-    RecipientSpec, SourceState, Store, StoreError,
+    FeedQuery, InputState, Known, NewConfirmation, PollCommit, Recipient, RecipientPrefs, RecipientSpec,
+    SourceState, Store, StoreError,
 };
 use crate::domain::{Article, Item, RegionRef};
 use crate::source::fetch::Validators;
@@ -663,10 +663,6 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.finish_impl(id, worker, outcome, now).await
-    }
-
-    async fn outbox_stats(&self, now: DateTime<Utc>) -> Result<OutboxStats, StoreError> {
-        self.outbox_stats_impl(now).await
     }
 
     async fn outbox_channel_stats(&self, now: DateTime<Utc>) -> Result<Vec<ChannelStats>, StoreError> {

@@ -511,30 +511,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn outbox_stats_impl(&self, now: DateTime<Utc>) -> Result<OutboxStats, StoreError> {
-        let r = sqlx::query(
-            "SELECT
-               COALESCE(SUM(state = 'queued'), 0) AS queued,
-               COALESCE(SUM(state = 'sent'), 0) AS sent,
-               COALESCE(SUM(state = 'failed'), 0) AS failed,
-               COALESCE(SUM(state = 'cancelled'), 0) AS cancelled,
-               COALESCE(SUM(attempts > 1), 0) AS retried,
-               MIN(CASE WHEN state = 'queued' THEN created_at END) AS oldest
-             FROM deliveries",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        let oldest = opt_ts(r.try_get("oldest")?, "created_at")?;
-        Ok(OutboxStats {
-            queued: r.try_get("queued")?,
-            sent: r.try_get("sent")?,
-            failed: r.try_get("failed")?,
-            cancelled: r.try_get("cancelled")?,
-            retried: r.try_get("retried")?,
-            oldest_queued_secs: oldest.map(|o| (now - o).num_seconds().max(0)),
-        })
-    }
-
     pub(super) async fn outbox_channel_stats_impl(
         &self,
         now: DateTime<Utc>,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tidings::portal::Variant;
 
-use super::{TOKEN, linked_url, spawn_daemon, wait_until};
+use super::{TOKEN, linked_url, spawn_daemon, subscribe_to_every_region, wait_until};
 use crate::fake_bot::FakeBot;
 use crate::helpers::{FAST_FETCH, Lcg, TestDir, portal, shipped, source_override};
 
@@ -31,19 +31,8 @@ async fn sigkill_mid_fan_out_loses_nothing_and_repeats_only_the_message_in_fligh
     );
     let env = TestDir::new(&config, &[("sample-portal", shipped("sample-portal"))]);
     let app = env.app().await;
-    let regions: Vec<String> = app
-        .config
-        .regions
-        .regions()
-        .iter()
-        .map(|r| r.name.clone())
-        .collect();
     let chats: Vec<i64> = (1..=20).map(|i| 7_000 + i).collect();
-    for chat in &chats {
-        app.subscribe_telegram(*chat, None, &regions, &[], &[], None)
-            .await
-            .unwrap();
-    }
+    subscribe_to_every_region(&app, &chats).await;
     let log = env.dir.path().join("daemon.log");
 
     // Expected: every item with one of the regions, to every chat. Known once the first

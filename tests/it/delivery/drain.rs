@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tidings::portal::Variant;
 
-use super::{TOKEN, linked_url, spawn_daemon, wait_until};
+use super::{TOKEN, linked_url, spawn_daemon, subscribe_to_every_region, wait_until};
 use crate::fake_bot::FakeBot;
 use crate::helpers::{FAST_FETCH, TestDir, portal, shipped, source_override};
 
@@ -32,19 +32,8 @@ async fn sigterm_mid_fan_out_exits_within_the_deadline_and_loses_nothing() {
     );
     let env = TestDir::new(&config, &[("sample-portal", shipped("sample-portal"))]);
     let app = env.app().await;
-    let regions: Vec<String> = app
-        .config
-        .regions
-        .regions()
-        .iter()
-        .map(|r| r.name.clone())
-        .collect();
     let chats: Vec<i64> = (1..=10).map(|i| 8_000 + i).collect();
-    for chat in &chats {
-        app.subscribe_telegram(*chat, None, &regions, &[], &[], None)
-            .await
-            .unwrap();
-    }
+    subscribe_to_every_region(&app, &chats).await;
     let log = env.dir.path().join("daemon.log");
     let mut child = spawn_daemon(&env.config_path(), &log, "info");
     wait_until(&mut child, &log, Duration::from_secs(60), "200 messages", || {

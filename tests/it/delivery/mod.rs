@@ -64,6 +64,22 @@ pub(super) async fn commit(app: &App, writes: Vec<ItemWrite>) {
     assert!(!out.new.is_empty());
 }
 
+/// Subscribes each of `chats` to every known region (so every item with one reaches all).
+pub(super) async fn subscribe_to_every_region(app: &App, chats: &[i64]) {
+    let regions: Vec<String> = app
+        .config
+        .regions
+        .regions()
+        .iter()
+        .map(|r| r.name.clone())
+        .collect();
+    for chat in chats {
+        app.subscribe_telegram(*chat, None, &regions, &[], &[], None)
+            .await
+            .unwrap();
+    }
+}
+
 /// The article URL a message links in its title.
 pub(super) fn linked_url(text: &str) -> String {
     let start = text.find("href=\"").expect("a link") + 6;
