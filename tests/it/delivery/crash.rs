@@ -1,12 +1,12 @@
 //! `tidings run` killed with SIGKILL mid-fan-out, five times.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use tidings::portal::Variant;
 
-use super::{TOKEN, linked_url, spawn_daemon, subscribe_to_every_region, wait_until};
+use super::{TOKEN, linked_url, spawn_daemon, stop_when_drained, subscribe_to_every_region, wait_until};
 use crate::fake_bot::FakeBot;
 use crate::helpers::{FAST_FETCH, Lcg, TestDir, portal, shipped, source_override};
 
@@ -76,16 +76,7 @@ async fn sigkill_mid_fan_out_loses_nothing_and_repeats_only_the_message_in_fligh
     })
     .await;
     // Let the last claims finish and be recorded, then stop cleanly.
-    let started = Instant::now();
-    while app.store.outbox_stats(Utc::now()).await.unwrap().queued > 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the queue did not drain"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    child.kill().expect("stop");
-    child.wait().expect("reap");
+    stop_when_drained(&app, child).await;
 
     let seen = pairs();
     let accepted = bot.sent_count();

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tidings::portal::Variant;
 
-use super::{TOKEN, linked_url, spawn_daemon, subscribe_to_every_region, wait_until};
+use super::{TOKEN, linked_url, spawn_daemon, stop_when_drained, subscribe_to_every_region, wait_until};
 use crate::fake_bot::FakeBot;
 use crate::helpers::{FAST_FETCH, TestDir, portal, shipped, source_override};
 
@@ -94,16 +94,7 @@ async fn sigterm_mid_fan_out_exits_within_the_deadline_and_loses_nothing() {
         pairs().len() >= expected
     })
     .await;
-    let started = Instant::now();
-    while app.store.outbox_stats(Utc::now()).await.unwrap().queued > 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the queue did not drain"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    child.kill().expect("stop");
-    child.wait().expect("reap");
+    stop_when_drained(&app, child).await;
     let seen = pairs();
     let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
     eprintln!(

@@ -80,6 +80,21 @@ pub(super) async fn subscribe_to_every_region(app: &App, chats: &[i64]) {
     }
 }
 
+/// Waits (at most 10 s) until nothing is queued, so the last claims are recorded, then
+/// kills the daemon.
+pub(super) async fn stop_when_drained(app: &App, mut child: Child) {
+    let started = Instant::now();
+    while app.store.outbox_stats(Utc::now()).await.unwrap().queued > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the queue did not drain"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().expect("stop");
+    child.wait().expect("reap");
+}
+
 /// The article URL a message links in its title.
 pub(super) fn linked_url(text: &str) -> String {
     let start = text.find("href=\"").expect("a link") + 6;
