@@ -150,3 +150,62 @@ fn the_compose_file_is_valid_under_the_compose_spec_schema() {
         }
     }
 }
+
+/// The compose deployment's `deploy/config.toml`, laid out as in the image (recipes from
+/// `feeds/` beside it) and with the example env file's secrets, passes `config check`; the
+/// compose file mounts it where the image's `TIDINGS_CONFIG` points.
+#[test]
+fn the_compose_config_is_valid_where_the_image_reads_it() {
+    let dockerfile = std::fs::read_to_string(repo().join("deploy/Dockerfile")).expect("Dockerfile");
+    let config_path = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("ENV TIDINGS_CONFIG="))
+        .expect("the image sets TIDINGS_CONFIG");
+    let compose = std::fs::read_to_string(repo().join("deploy/compose.yaml")).expect("compose");
+    let mount = format!("- ./config.toml:{config_path}:ro");
+    assert!(compose.contains(&mount), "compose.yaml lacks `{mount}`");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(repo().join("deploy/config.toml"), dir.path().join("config.toml")).unwrap();
+    std::fs::create_dir(dir.path().join("feeds")).unwrap();
+    for entry in std::fs::read_dir(repo().join("feeds")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join("feeds").join(path.file_name().unwrap())).unwrap();
+    }
+    let env = std::fs::read_to_string(repo().join("deploy/tidings.env.example")).expect("env example");
+    let mut vars: Vec<(String, String)> = env
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    vars.push(("TIDINGS_SECRET_KEY".into(), "0f".repeat(32)));
+    let out = Command::new(env!("CARGO_BIN_EXE_tidings"))
+        .arg("--config")
+        .arg(dir.path().join("config.toml"))
+        .args(["config", "check"])
+        .env_remove("TIDINGS_TELEGRAM_TOKEN")
+        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("run tidings");
+    let said = format!("{}{}", text(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("ok, 2 sources (1 enabled)"), "{said}");
+    assert!(said.contains("email: on"), "{said}");
+
+    let lookup = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let config =
+        tidings::config::Config::load_with_env(&dir.path().join("config.toml"), &lookup).expect("config");
+    assert_eq!(
+        config.server.listen.port(),
+        8080,
+        "the port nginx.conf proxies to"
+    );
+    assert!(config.server.public_url.is_some(), "replicas need one public_url");
+    assert!(
+        !config.server.trusted_proxies.is_empty(),
+        "nginx's X-Forwarded-For"
+    );
+    assert!(config.server.metrics_listen.is_some());
+}
