@@ -11,14 +11,15 @@
 //!
 //! The recorder is process-global: tests in one process share it, so they assert on deltas.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
-use metrics::{Unit, counter, describe_counter, describe_histogram, histogram};
+use metrics::{Counter, Histogram, Unit, counter, describe_counter, describe_histogram, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Polls finished, by `source` and `outcome` (`ok`, `failed`).
@@ -216,34 +217,78 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
+/// One route's HTTP metrics, registered on its first request: a request then costs two
+/// map lookups under read locks and no allocation (this is on every feed request's path).
+struct RouteMetrics {
+    duration: Histogram,
+    /// Request counters by method label and status code.
+    requests: RwLock<HashMap<(&'static str, u16), Counter>>,
+}
+
+impl RouteMetrics {
+    /// The handles of `route`.
+    fn of(route: &str) -> Arc<RouteMetrics> {
+        static ROUTES: OnceLock<RwLock<HashMap<String, Arc<RouteMetrics>>>> = OnceLock::new();
+        let routes = ROUTES.get_or_init(RwLock::default);
+        if let Some(found) = routes.read().unwrap_or_else(PoisonError::into_inner).get(route) {
+            return found.clone();
+        }
+        let mut routes = routes.write().unwrap_or_else(PoisonError::into_inner);
+        let made = routes.entry(route.to_owned()).or_insert_with(|| {
+            Arc::new(RouteMetrics {
+                duration: histogram!(HTTP_DURATION, "route" => route.to_owned()),
+                requests: RwLock::default(),
+            })
+        });
+        made.clone()
+    }
+
+    /// Counts a request to `route` with this method and status.
+    fn count(&self, route: &str, method: &'static str, status: u16) {
+        let key = (method, status);
+        if let Some(counter) = self
+            .requests
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            counter.increment(1);
+            return;
+        }
+        let mut requests = self.requests.write().unwrap_or_else(PoisonError::into_inner);
+        let counter = requests.entry(key).or_insert_with(|| {
+            counter!(
+                HTTP_REQUESTS,
+                "route" => route.to_owned(),
+                "method" => method,
+                "status" => status.to_string()
+            )
+        });
+        counter.increment(1);
+    }
+}
+
 /// Counts one answered request: `route` is the matched route template (or [`UNMATCHED`]).
 pub fn http_request(route: &str, method: &Method, status: u16, elapsed: Duration) {
     if handle().is_none() {
         return;
     }
-    let route = route.to_owned();
-    counter!(
-        HTTP_REQUESTS,
-        "route" => route.clone(),
-        "method" => method_label(method),
-        "status" => status.to_string()
-    )
-    .increment(1);
-    histogram!(HTTP_DURATION, "route" => route).record(elapsed.as_secs_f64());
+    let metrics = RouteMetrics::of(route);
+    metrics.count(route, method_label(method), status);
+    metrics.duration.record(elapsed.as_secs_f64());
 }
 
 /// Axum middleware counting every request by its route template ([`MatchedPath`], so
 /// `/feeds/{file}` rather than each feed's path: bounded label values) and timing it until
 /// its response head is ready.
 pub async fn track_http(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| UNMATCHED.to_owned(), |p| p.as_str().to_owned());
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    // Cloning a standard method copies a tag, no allocation.
     let method = request.method().clone();
     let started = Instant::now();
     let response = next.run(request).await;
-    http_request(&route, &method, response.status().as_u16(), started.elapsed());
+    let route = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+    http_request(route, &method, response.status().as_u16(), started.elapsed());
     response
 }
 
