@@ -17,10 +17,12 @@
 //! `cargo bench --bench digest_mail` (about three minutes); `cargo test --all-targets` runs
 //! it with 200 subscribers against a storing sink and checks each got exactly one digest.
 
+#[path = "support/smtp_sink.rs"]
+mod smtp_sink;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -35,6 +37,8 @@ use tidings::notify::digest::{is_due, last_scheduled};
 use tidings::notify::email::digest_mail;
 use tidings::store::{ItemWrite, PollCommit};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+use smtp_sink::{Sink, python_with_aiosmtpd};
 
 /// The signing key (email needs one).
 const KEY: &str = "bench-secret-key-0123456789abcdef-0123456789";
@@ -88,7 +92,7 @@ fn main() {
     let payload = Arc::new(data_payload(&setup.digest));
     for &connections in pools {
         let minimal = |messages, ending| {
-            let sink = Sink::start(&python, full);
+            let sink = Sink::start(&python, &sink_options(full));
             let took = runtime.block_on(minimal_client(&sink, connections, messages, &payload, ending));
             assert_eq!(sink.wait_for_count(messages), messages);
             messages as f64 / took.as_secs_f64()
@@ -97,7 +101,7 @@ fn main() {
         let lettre_like = minimal((subscribers / 10).max(50), Ending::SecondWrite);
         let store = runtime.block_on(store_phase(template.path(), connections, setup.now));
 
-        let sink = Sink::start(&python, full);
+        let sink = Sink::start(&python, &sink_options(full));
         let run = deliver(template.path(), &sink, connections, subscribers);
         assert_eq!(run.digests_reported, Some(subscribers), "{}", run.stdout);
         sink.wait_for_count(subscribers);
@@ -579,69 +583,16 @@ fn report(r: &Report) {
     );
 }
 
-/// The first Python (`TIDINGS_PYTHON`, then the repo's `.venv/bin/python`) with aiosmtpd.
-fn python_with_aiosmtpd() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("TIDINGS_PYTHON").map(PathBuf::from),
-        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python")),
-    ];
-    candidates.into_iter().flatten().find(|py| {
-        Command::new(py)
-            .args(["-c", "import aiosmtpd"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
-
-/// A running `smtp_sink.py` on 127.0.0.1 (count-only in the measured run); killed on drop.
-struct Sink {
-    child: Child,
-    dir: tempfile::TempDir,
-    port: u16,
+/// The sink's options: count-only for the measured run, storing for the test run.
+fn sink_options(count_only: bool) -> Vec<String> {
+    if count_only {
+        vec!["--count-only".into()]
+    } else {
+        Vec::new()
+    }
 }
 
 impl Sink {
-    fn start(python: &Path, count_only: bool) -> Sink {
-        let dir = tempfile::tempdir().expect("sink dir");
-        let log = std::fs::File::create(dir.path().join("sink.log")).expect("sink log");
-        let mut cmd = Command::new(python);
-        cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py"))
-            .args(["--host", "127.0.0.1", "--port", "0", "--dir"])
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log);
-        if count_only {
-            cmd.arg("--count-only");
-        }
-        let mut child = cmd.spawn().expect("spawn smtp_sink.py");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
-        let Some(port) = line.trim().strip_prefix("READY ").and_then(|p| p.parse().ok()) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            let log = std::fs::read_to_string(dir.path().join("sink.log")).unwrap_or_default();
-            panic!("smtp_sink.py did not start (said {line:?}):\n{log}");
-        };
-        Sink { child, dir, port }
-    }
-
-    fn number(&self, file: &str) -> usize {
-        let text = std::fs::read_to_string(self.dir.path().join(file)).unwrap_or_default();
-        text.trim().parse().unwrap_or(0)
-    }
-
-    /// Messages accepted so far (lags up to 10 ms in count-only mode).
-    fn count(&self) -> usize {
-        self.number("count")
-    }
-
     /// SMTP connections opened so far.
     fn connections(&self) -> usize {
         self.number("connections")
@@ -678,12 +629,5 @@ impl Sink {
             all && per.len() == subscribers,
             "one digest per subscriber: {per:?}"
         );
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -32,7 +32,10 @@
 //! Each run creates `tidings_b_<pid>_…` databases and drops them; ones left by a bench that
 //! died are dropped at the next start.
 
-use std::path::{Path, PathBuf};
+#[path = "support/smtp_sink.rs"]
+mod smtp_sink;
+
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -43,6 +46,8 @@ use tidings::app::App;
 use tidings::config::Config;
 use tidings::domain::{Article, RegionRef};
 use tidings::store::{DeliveryOutcome, ItemWrite, PollCommit, RecipientSpec, Topic};
+
+use smtp_sink::{Sink, python_with_aiosmtpd};
 
 /// The signing key (email needs one).
 const KEY: &str = "bench-secret-key-0123456789abcdef-0123456789";
@@ -360,7 +365,18 @@ fn delivery_run(
     let dir = config_dir(Some(&db.url));
     let app = runtime.block_on(open_app(dir.path()));
     runtime.block_on(populate_queue(&app, plan));
-    let sinks: Vec<Sink> = (0..n).map(|_| Sink::start(python, plan.latency_ms)).collect();
+    let sinks: Vec<Sink> = (0..n)
+        .map(|_| {
+            Sink::start(
+                python,
+                &[
+                    "--count-only".into(),
+                    "--latency-ms".into(),
+                    plan.latency_ms.to_string(),
+                ],
+            )
+        })
+        .collect();
     let load = load_average();
     let cpu_before = machine_cpu();
     let pg_before = postgres_ticks();
@@ -1108,82 +1124,6 @@ fn article(n: u32, region: (&str, &str)) -> ItemWrite {
         },
         listing_hash: None,
         push: true,
-    }
-}
-
-/// The first Python (`TIDINGS_PYTHON`, then the repo's `.venv/bin/python`) with aiosmtpd.
-fn python_with_aiosmtpd() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("TIDINGS_PYTHON").map(PathBuf::from),
-        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python")),
-    ];
-    candidates.into_iter().flatten().find(|py| {
-        Command::new(py)
-            .args(["-c", "import aiosmtpd"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
-
-/// A running count-only `smtp_sink.py` on 127.0.0.1 answering each DATA after a latency;
-/// killed on drop.
-struct Sink {
-    child: Child,
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
-impl Sink {
-    fn start(python: &Path, latency_ms: u64) -> Sink {
-        use std::io::BufRead;
-        let dir = tempfile::tempdir().expect("sink dir");
-        let log = std::fs::File::create(dir.path().join("sink.log")).expect("sink log");
-        let mut child = Command::new(python)
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py"))
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--count-only",
-                "--latency-ms",
-            ])
-            .arg(latency_ms.to_string())
-            .arg("--dir")
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("spawn smtp_sink.py");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
-        let Some(port) = line.trim().strip_prefix("READY ").and_then(|p| p.parse().ok()) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            let log = std::fs::read_to_string(dir.path().join("sink.log")).unwrap_or_default();
-            panic!("smtp_sink.py did not start (said {line:?}):\n{log}");
-        };
-        Sink { child, dir, port }
-    }
-
-    /// Messages accepted so far (lags up to 10 ms: count-only).
-    fn count(&self) -> usize {
-        let text = std::fs::read_to_string(self.dir.path().join("count")).unwrap_or_default();
-        text.trim().parse().unwrap_or(0)
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
