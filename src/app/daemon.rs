@@ -25,7 +25,7 @@ use tower::ServiceExt;
 use super::App;
 use super::leader::Leadership;
 use crate::config::{Config, Recipe};
-use crate::notify::outbox::Duties;
+use crate::notify::outbox::{Duties, Outbox};
 use crate::schedule::jitter;
 use tokio::net::TcpListener;
 
@@ -101,8 +101,9 @@ pub async fn run_daemon(app: App, listener: TcpListener, signals: Signals) -> an
     let worker = app.worker_name();
     let exclusive = lock.is_exclusive();
     let mut reload = signals.reload;
+    let mut outbox = app.outbox()?;
     let drained = loop {
-        let generation = Generation::start(&app, &worker, exclusive);
+        let generation = Generation::start(&app, outbox, &worker, exclusive);
         let next = tokio::select! {
             () = signals.shutdown.cancelled() => None,
             next = reloaded(&app, configured_listen, local, &mut reload) => Some(next),
@@ -116,7 +117,7 @@ pub async fn run_daemon(app: App, listener: TcpListener, signals: Signals) -> an
                 );
                 break generation.stop(deadline).await;
             }
-            Some(next) => {
+            Some((next, next_outbox)) => {
                 tracing::info!("configuration reloaded: restarting pollers and senders");
                 generation.stop(deadline).await;
                 routes.replace(crate::serve::router(next.clone()));
@@ -125,6 +126,7 @@ pub async fn run_daemon(app: App, listener: TcpListener, signals: Signals) -> an
                     "running the new configuration"
                 );
                 app = next;
+                outbox = next_outbox;
             }
         }
     };
@@ -147,7 +149,7 @@ pub async fn run_daemon(app: App, listener: TcpListener, signals: Signals) -> an
     Ok(())
 }
 
-/// Waits for a reload request and returns the reconfigured app; an invalid configuration
+/// Waits for a reload request and returns the reconfigured app and its outbox; an invalid configuration
 /// is logged (with its located errors) and the wait goes on. Never returns without a
 /// reload channel.
 async fn reloaded(
@@ -155,7 +157,7 @@ async fn reloaded(
     configured_listen: SocketAddr,
     local: SocketAddr,
     reload: &mut Option<mpsc::Receiver<()>>,
-) -> App {
+) -> (App, Outbox) {
     loop {
         let asked = match reload.as_mut() {
             Some(rx) => rx.recv().await.is_some(),
@@ -184,9 +186,9 @@ async fn reloaded(
     }
 }
 
-/// The app on `config`, sharing the running store (the storage URL and listen address are
-/// read at start only: changing them needs a restart).
-async fn reconfigure(app: &App, config: Config, local: SocketAddr) -> anyhow::Result<App> {
+/// The app on `config` and its outbox, sharing the running store (the storage URL and
+/// listen address are read at start only: changing them needs a restart).
+async fn reconfigure(app: &App, config: Config, local: SocketAddr) -> anyhow::Result<(App, Outbox)> {
     let old = &app.config;
     if config.storage.url != old.storage.url {
         tracing::warn!("[storage] url changed: the new database is used after a restart");
@@ -203,7 +205,9 @@ async fn reconfigure(app: &App, config: Config, local: SocketAddr) -> anyhow::Re
         },
         ..next
     };
-    Ok(with_public_url(next, local))
+    let next = with_public_url(next, local);
+    let outbox = next.outbox()?;
+    Ok((next, outbox))
 }
 
 /// The HTTP routes of the current configuration, replaced on reload under the running
@@ -247,7 +251,7 @@ struct Generation {
 }
 
 impl Generation {
-    fn start(app: &App, worker: &str, exclusive: bool) -> Generation {
+    fn start(app: &App, outbox: Outbox, worker: &str, exclusive: bool) -> Generation {
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();
         let slots = Arc::new(Semaphore::new(app.config.poll.concurrency));
@@ -260,28 +264,24 @@ impl Generation {
             tasks.spawn(poller.run(slots.clone(), stop.clone()));
         }
         tasks.spawn(prune_loop(app.clone(), stop.clone()));
-        match app.outbox() {
-            Err(e) => tracing::error!("nothing is delivered: {e:#}"),
-            Ok(outbox) if exclusive => {
-                tasks.spawn(outbox.run(Duties::All, stop.clone()));
-                tasks.spawn(crate::notify::telegram::run_bot(app.clone(), stop.clone()));
-            }
-            Ok(outbox) => {
-                // Shared database: every instance sends mail; the leader does the rest.
-                let leadership = Leadership::campaign(app.store.clone(), worker.to_owned(), stop.clone());
-                tasks.spawn(outbox.clone().run(Duties::Mail, stop.clone()));
-                let leader_app = app.clone();
-                tasks.spawn(leadership.while_leading(stop.clone(), move |term| {
-                    let app = leader_app.clone();
-                    let outbox = outbox.clone();
-                    async move {
-                        tokio::join!(
-                            outbox.run(Duties::Leader, term.clone()),
-                            crate::notify::telegram::run_bot(app, term)
-                        );
-                    }
-                }));
-            }
+        if exclusive {
+            tasks.spawn(outbox.run(Duties::All, stop.clone()));
+            tasks.spawn(crate::notify::telegram::run_bot(app.clone(), stop.clone()));
+        } else {
+            // Shared database: every instance sends mail; the leader does the rest.
+            let leadership = Leadership::campaign(app.store.clone(), worker.to_owned(), stop.clone());
+            tasks.spawn(outbox.clone().run(Duties::Mail, stop.clone()));
+            let leader_app = app.clone();
+            tasks.spawn(leadership.while_leading(stop.clone(), move |term| {
+                let app = leader_app.clone();
+                let outbox = outbox.clone();
+                async move {
+                    tokio::join!(
+                        outbox.run(Duties::Leader, term.clone()),
+                        crate::notify::telegram::run_bot(app, term)
+                    );
+                }
+            }));
         }
         tasks.close();
         Generation { stop, tasks }
